@@ -1,0 +1,105 @@
+//! Operator configuration (`config.toml` under the data directory, or `--config`).
+//!
+//! Every rule that DOMAIN.md marks configurable lives here, with DOMAIN.md's default.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::CalendarConfig;
+use crate::WarehouseError;
+
+/// How "late" compares the judged instant with the due time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum CompareMode {
+    /// Compare instants (the portal's rule, default).
+    #[default]
+    Timestamp,
+    /// Compare local dates only (some systems do this).
+    Date,
+}
+
+/// Rules of DOMAIN.md "Time rules" that real systems disagree on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RulesConfig {
+    /// Subtract the wall-clock length of closed supplement rounds from the judged
+    /// instant when the due time is reported (QĐ 766 formula sheet §2.1). Default true.
+    pub subtract_pauses: bool,
+    /// Timestamp (default) or date comparison for late / on-time.
+    pub compare: CompareMode,
+}
+
+impl Default for RulesConfig {
+    fn default() -> Self {
+        RulesConfig {
+            subtract_pauses: true,
+            compare: CompareMode::Timestamp,
+        }
+    }
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct Config {
+    pub calendar: CalendarConfig,
+    pub rules: RulesConfig,
+}
+
+impl Config {
+    /// Read a TOML configuration file.
+    pub fn from_file(path: &Path) -> Result<Config, WarehouseError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            WarehouseError::Config(format!("không đọc được {}: {e}", path.display()))
+        })?;
+        Config::from_toml(&text)
+    }
+
+    /// Parse TOML text.
+    pub fn from_toml(text: &str) -> Result<Config, WarehouseError> {
+        toml::from_str(text).map_err(|e| WarehouseError::Config(format!("cấu hình sai: {e}")))
+    }
+
+    /// The configuration of a data directory: `<data>/config.toml` if present, else defaults.
+    pub fn for_data_dir(data: &Path) -> Result<Config, WarehouseError> {
+        let p = data.join("config.toml");
+        if p.exists() {
+            Config::from_file(&p)
+        } else {
+            Ok(Config::default())
+        }
+    }
+
+    /// Fingerprint of the rules (part of the derived-facts stamp).
+    pub fn rules_fingerprint(&self) -> String {
+        format!("{:?}", self.rules)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn parses_overrides_and_rules() {
+        let c = super::Config::from_toml(
+            r#"
+[rules]
+subtract_pauses = false
+compare = "date"
+[calendar]
+office_hours = ["07:00-11:00", "13:00-17:00"]
+[[calendar.override]]
+date = "2026-11-23"
+kind = "holiday"
+name = "Nghỉ bù"
+"#,
+        )
+        .expect("parse");
+        assert!(!c.rules.subtract_pauses);
+        assert_eq!(c.rules.compare, super::CompareMode::Date);
+        assert_eq!(c.calendar.overrides.len(), 1);
+        let cal = crate::calendar::Calendar::new(&c.calendar).expect("cal");
+        assert_eq!(cal.day_len_micros(), 8 * 3600 * 1_000_000);
+    }
+}

@@ -1,0 +1,629 @@
+//! Delta tables on local disk: `events` (partitioned by month), `quarantine`,
+//! `procedures`, and the derived `dossier_facts` / `dossier_states`.
+//!
+//! Layout under the data directory:
+//! ```text
+//! <data>/config.toml            optional operator configuration
+//! <data>/tables/events/         Delta, partition column `month` (local YYYY-MM of `at`)
+//! <data>/tables/quarantine/     Delta
+//! <data>/tables/procedures/     Delta (overwritten with the merged catalog on each ingest)
+//! <data>/tables/dossier_facts/  Delta (derived, overwritten on rebuild)
+//! <data>/tables/dossier_states/ Delta (derived, overwritten on rebuild)
+//! <data>/facts_stamp.json       which inputs the derived tables were built from
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Array, Float64Builder, Int64Builder,
+    RecordBatch, StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::prelude::SessionContext;
+use deltalake::protocol::SaveMode;
+use deltalake::DeltaTable;
+use serde::{Deserialize, Serialize};
+
+use crate::calendar::Calendar;
+use crate::config::Config;
+use crate::event::{self, events_from_batches, events_to_batch, Event, DIM_COLUMNS, FLAG_COLUMNS};
+use crate::facts::{CatalogEntry, Deriver, DossierFacts, StateRow};
+use crate::WarehouseError;
+
+pub const EVENTS: &str = "events";
+pub const QUARANTINE: &str = "quarantine";
+pub const PROCEDURES: &str = "procedures";
+pub const DOSSIER_FACTS: &str = "dossier_facts";
+pub const DOSSIER_STATES: &str = "dossier_states";
+
+/// A quarantined record: why, and its original bytes.
+#[derive(Debug, Clone)]
+pub struct QuarantineRow {
+    pub source: Option<String>,
+    pub input: String,
+    pub line: i64,
+    pub reason: String,
+    pub original: Vec<u8>,
+}
+
+/// One procedure of the catalog (CONTRACT §2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct Procedure {
+    pub procedure_code: String,
+    pub procedure_name: Option<String>,
+    pub field_code: Option<String>,
+    pub field_name: Option<String>,
+    pub procedure_level: Option<String>,
+    pub authority_level: Option<String>,
+    pub max_working_days: Option<f64>,
+    pub has_fee: Option<bool>,
+    pub fee_online_integrated: Option<bool>,
+    pub published_at: Option<NaiveDate>,
+    pub publish_due_at: Option<NaiveDate>,
+    pub content_complete: Option<bool>,
+}
+
+/// Which inputs the derived tables were computed from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactsStamp {
+    pub events_version: Option<u64>,
+    pub procedures_version: Option<u64>,
+    pub calendar: String,
+    pub rules: String,
+    pub dossiers: usize,
+    pub states: usize,
+}
+
+/// The warehouse of one data directory.
+pub struct Warehouse {
+    root: PathBuf,
+    pub config: Config,
+    pub calendar: Calendar,
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn strings<T>(rows: &[T], f: impl Fn(&T) -> Option<&str>) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(rows.len(), rows.len() * 8);
+    for r in rows {
+        b.append_option(f(r));
+    }
+    Arc::new(b.finish())
+}
+
+fn times<T>(rows: &[T], f: impl Fn(&T) -> Option<i64>) -> ArrayRef {
+    let mut b = TimestampMicrosecondBuilder::with_capacity(rows.len());
+    for r in rows {
+        b.append_option(f(r));
+    }
+    Arc::new(b.finish().with_timezone("UTC"))
+}
+
+fn bools<T>(rows: &[T], f: impl Fn(&T) -> Option<bool>) -> ArrayRef {
+    let mut b = BooleanBuilder::with_capacity(rows.len());
+    for r in rows {
+        b.append_option(f(r));
+    }
+    Arc::new(b.finish())
+}
+
+fn floats<T>(rows: &[T], f: impl Fn(&T) -> Option<f64>) -> ArrayRef {
+    let mut b = Float64Builder::with_capacity(rows.len());
+    for r in rows {
+        b.append_option(f(r));
+    }
+    Arc::new(b.finish())
+}
+
+fn ints<T>(rows: &[T], f: impl Fn(&T) -> Option<i64>) -> ArrayRef {
+    let mut b = Int64Builder::with_capacity(rows.len());
+    for r in rows {
+        b.append_option(f(r));
+    }
+    Arc::new(b.finish())
+}
+
+fn dates<T>(rows: &[T], f: impl Fn(&T) -> Option<NaiveDate>) -> ArrayRef {
+    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+    Arc::new(Date32Array::from(
+        rows.iter()
+            .map(|r| f(r).map(|d| (d - epoch).num_days() as i32))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// Schema of `quarantine`.
+pub fn quarantine_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("source", DataType::Utf8, true),
+        Field::new("received_at", ts(), false),
+        Field::new("input", DataType::Utf8, false),
+        Field::new("line", DataType::Int64, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("original", DataType::Binary, false),
+    ]))
+}
+
+/// Schema of `procedures`.
+pub fn procedures_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("procedure_code", DataType::Utf8, false),
+        Field::new("procedure_name", DataType::Utf8, true),
+        Field::new("field_code", DataType::Utf8, true),
+        Field::new("field_name", DataType::Utf8, true),
+        Field::new("procedure_level", DataType::Utf8, true),
+        Field::new("authority_level", DataType::Utf8, true),
+        Field::new("max_working_days", DataType::Float64, true),
+        Field::new("has_fee", DataType::Boolean, true),
+        Field::new("fee_online_integrated", DataType::Boolean, true),
+        Field::new("published_at", DataType::Date32, true),
+        Field::new("publish_due_at", DataType::Date32, true),
+        Field::new("content_complete", DataType::Boolean, true),
+    ]))
+}
+
+/// Schema of `dossier_facts`.
+pub fn facts_schema() -> SchemaRef {
+    let mut fields = vec![
+        Field::new("dossier_id", DataType::Utf8, false),
+        Field::new("sources", DataType::Utf8, false),
+    ];
+    for c in DIM_COLUMNS {
+        // `channel` is never null in facts (absent means in person)
+        fields.push(Field::new(c, DataType::Utf8, c != "channel"));
+    }
+    fields.push(Field::new("non_territorial", DataType::Boolean, true));
+    fields.extend(
+        FLAG_COLUMNS
+            .iter()
+            .map(|c| Field::new(*c, DataType::Boolean, true)),
+    );
+    fields.extend([
+        Field::new("event_count", DataType::Int64, false),
+        Field::new("first_event_at", ts(), false),
+        Field::new("last_event_at", ts(), false),
+        Field::new("received_at", ts(), true),
+        Field::new("rejected", DataType::Boolean, false),
+        Field::new("counted", DataType::Boolean, false),
+        Field::new("ended_at", ts(), true),
+        Field::new("end_type", DataType::Utf8, true),
+        Field::new("due_at", ts(), true),
+        Field::new("due_kind", DataType::Utf8, true),
+        Field::new("max_working_days", DataType::Float64, true),
+        Field::new("supplement_requests", DataType::Int64, false),
+        Field::new("open_supplement", DataType::Boolean, false),
+        Field::new("paused_working_seconds", DataType::Float64, false),
+        Field::new("paused_wall_seconds", DataType::Float64, false),
+        Field::new("judged_at", ts(), true),
+        Field::new("end_class", DataType::Utf8, true),
+        Field::new("overdue_after", ts(), true),
+        Field::new("dq_issues", DataType::Utf8, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Schema of `dossier_states`.
+pub fn states_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("dossier_id", DataType::Utf8, false),
+        Field::new("valid_from", ts(), false),
+        Field::new("valid_to", ts(), true),
+        Field::new("overdue_after", ts(), true),
+        Field::new("due_at", ts(), true),
+        Field::new("supplement_requests", DataType::Int64, false),
+    ]))
+}
+
+fn facts_batch(f: &[DossierFacts]) -> Result<RecordBatch, WarehouseError> {
+    let mut cols: Vec<ArrayRef> = vec![
+        strings(f, |r| Some(&r.dossier_id)),
+        strings(f, |r| Some(&r.sources)),
+    ];
+    for (i, c) in DIM_COLUMNS.iter().enumerate() {
+        if *c == "channel" {
+            cols.push(strings(f, |r| Some(&r.channel)));
+        } else {
+            cols.push(strings(f, |r| r.dims[i].as_deref()));
+        }
+    }
+    cols.push(bools(f, |r| r.non_territorial));
+    for i in 0..FLAG_COLUMNS.len() {
+        cols.push(bools(f, |r| r.flags[i]));
+    }
+    cols.extend([
+        ints(f, |r| Some(r.event_count)),
+        times(f, |r| Some(r.first_event_at)),
+        times(f, |r| Some(r.last_event_at)),
+        times(f, |r| r.received_at),
+        bools(f, |r| Some(r.rejected)),
+        bools(f, |r| Some(r.counted)),
+        times(f, |r| r.ended_at),
+        strings(f, |r| r.end_type.as_deref()),
+        times(f, |r| r.due_at),
+        strings(f, |r| r.due_kind.map(|k| k.as_str())),
+        floats(f, |r| r.max_working_days),
+        ints(f, |r| Some(r.supplement_requests)),
+        bools(f, |r| Some(r.open_supplement)),
+        floats(f, |r| Some(r.paused_working_seconds)),
+        floats(f, |r| Some(r.paused_wall_seconds)),
+        times(f, |r| r.judged_at),
+        strings(f, |r| r.end_class.map(|k| k.as_str())),
+        times(f, |r| r.overdue_after),
+        strings(f, |r| Some(&r.dq_issues)),
+    ]);
+    Ok(RecordBatch::try_new(facts_schema(), cols)?)
+}
+
+fn states_batch(s: &[StateRow]) -> Result<RecordBatch, WarehouseError> {
+    Ok(RecordBatch::try_new(
+        states_schema(),
+        vec![
+            strings(s, |r| Some(&r.dossier_id)),
+            times(s, |r| Some(r.valid_from)),
+            times(s, |r| r.valid_to),
+            times(s, |r| r.overdue_after),
+            times(s, |r| r.due_at),
+            ints(s, |r| Some(r.supplement_requests)),
+        ],
+    )?)
+}
+
+fn procedures_batch(p: &[Procedure]) -> Result<RecordBatch, WarehouseError> {
+    Ok(RecordBatch::try_new(
+        procedures_schema(),
+        vec![
+            strings(p, |r| Some(&r.procedure_code)),
+            strings(p, |r| r.procedure_name.as_deref()),
+            strings(p, |r| r.field_code.as_deref()),
+            strings(p, |r| r.field_name.as_deref()),
+            strings(p, |r| r.procedure_level.as_deref()),
+            strings(p, |r| r.authority_level.as_deref()),
+            floats(p, |r| r.max_working_days),
+            bools(p, |r| r.has_fee),
+            bools(p, |r| r.fee_online_integrated),
+            dates(p, |r| r.published_at),
+            dates(p, |r| r.publish_due_at),
+            bools(p, |r| r.content_complete),
+        ],
+    )?)
+}
+
+fn quarantine_batch(q: &[QuarantineRow], now: i64) -> Result<RecordBatch, WarehouseError> {
+    let mut orig = BinaryBuilder::new();
+    for r in q {
+        orig.append_value(&r.original);
+    }
+    Ok(RecordBatch::try_new(
+        quarantine_schema(),
+        vec![
+            strings(q, |r| r.source.as_deref()),
+            times(q, |_| Some(now)),
+            strings(q, |r| Some(&r.input)),
+            ints(q, |r| Some(r.line)),
+            strings(q, |r| Some(&r.reason)),
+            Arc::new(orig.finish()),
+        ],
+    )?)
+}
+
+/// Current time in microseconds.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+impl Warehouse {
+    /// Open (creating if needed) the warehouse in `root`, with `root/config.toml` if any.
+    pub fn open(root: &Path) -> Result<Warehouse, WarehouseError> {
+        let config = Config::for_data_dir(root)?;
+        Warehouse::open_with(root, config)
+    }
+
+    /// Open with an explicit configuration.
+    pub fn open_with(root: &Path, config: Config) -> Result<Warehouse, WarehouseError> {
+        std::fs::create_dir_all(root.join("tables"))?;
+        let root = std::fs::canonicalize(root)?;
+        let calendar = Calendar::new(&config.calendar)?;
+        Ok(Warehouse {
+            root,
+            config,
+            calendar,
+        })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn table_path(&self, name: &str) -> PathBuf {
+        self.root.join("tables").join(name)
+    }
+
+    fn table_url(&self, name: &str) -> Result<url::Url, WarehouseError> {
+        let p = self.table_path(name);
+        std::fs::create_dir_all(&p)?;
+        Ok(deltalake::ensure_table_uri(p.to_string_lossy())?)
+    }
+
+    /// Open a table if it exists.
+    pub async fn open_table(&self, name: &str) -> Result<Option<DeltaTable>, WarehouseError> {
+        if !self.table_path(name).join("_delta_log").exists() {
+            return Ok(None);
+        }
+        Ok(Some(deltalake::open_table(self.table_url(name)?).await?))
+    }
+
+    async fn write(
+        &self,
+        name: &str,
+        batch: RecordBatch,
+        mode: SaveMode,
+        partitions: &[&str],
+    ) -> Result<u64, WarehouseError> {
+        let table = DeltaTable::try_from_url(self.table_url(name)?).await?;
+        let mut w = table.write(vec![batch]).with_save_mode(mode);
+        if !partitions.is_empty() {
+            w = w.with_partition_columns(partitions.iter().map(|s| s.to_string()));
+        }
+        let t = w.await?;
+        Ok(t.version().unwrap_or(0))
+    }
+
+    /// Read chosen columns of a table (all rows).
+    pub async fn read(
+        &self,
+        name: &str,
+        sql_select: &str,
+    ) -> Result<Vec<RecordBatch>, WarehouseError> {
+        let Some(table) = self.open_table(name).await? else {
+            return Ok(Vec::new());
+        };
+        let ctx = SessionContext::new();
+        table.update_datafusion_session(&ctx.state())?;
+        ctx.register_table(name, table.table_provider().await?)?;
+        let df = ctx.sql(&format!("SELECT {sql_select} FROM {name}")).await?;
+        Ok(df.collect().await?)
+    }
+
+    /// The (source, event_id) keys already stored.
+    pub async fn event_keys(&self) -> Result<HashSet<(String, String)>, WarehouseError> {
+        let mut keys = HashSet::new();
+        for b in self.read(EVENTS, "source, event_id").await? {
+            let s = event::string_col(&b, "source")?;
+            let e = event::string_col(&b, "event_id")?;
+            for i in 0..b.num_rows() {
+                keys.insert((s.value(i).to_string(), e.value(i).to_string()));
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Append events (already validated and de-duplicated) in one Delta commit.
+    pub async fn append_events(&self, events: &[Event]) -> Result<(), WarehouseError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let batch = events_to_batch(events, now_micros(), self.calendar.offset_micros())?;
+        self.write(EVENTS, batch, SaveMode::Append, &["month"])
+            .await?;
+        Ok(())
+    }
+
+    /// Append quarantined records in one Delta commit.
+    pub async fn append_quarantine(&self, rows: &[QuarantineRow]) -> Result<(), WarehouseError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.write(
+            QUARANTINE,
+            quarantine_batch(rows, now_micros())?,
+            SaveMode::Append,
+            &[],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// All events.
+    pub async fn load_events(&self) -> Result<Vec<Event>, WarehouseError> {
+        events_from_batches(&self.read(EVENTS, "*").await?)
+    }
+
+    /// The stored catalog.
+    pub async fn load_procedures(&self) -> Result<Vec<Procedure>, WarehouseError> {
+        let mut out = Vec::new();
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        for b in self.read(PROCEDURES, "*").await? {
+            let s = |n: &str| event::string_col(&b, n);
+            let (code, name, fc, fname, lvl, auth) = (
+                s("procedure_code")?,
+                s("procedure_name")?,
+                s("field_code")?,
+                s("field_name")?,
+                s("procedure_level")?,
+                s("authority_level")?,
+            );
+            let f = |n: &str| {
+                b.column_by_name(n).and_then(|c| {
+                    c.as_any()
+                        .downcast_ref::<datafusion::arrow::array::Float64Array>()
+                        .cloned()
+                })
+            };
+            let d = |n: &str| {
+                b.column_by_name(n)
+                    .and_then(|c| c.as_any().downcast_ref::<Date32Array>().cloned())
+            };
+            let days = f("max_working_days");
+            let (has_fee, fee_int, complete) = (
+                event::bool_col(&b, "has_fee")?,
+                event::bool_col(&b, "fee_online_integrated")?,
+                event::bool_col(&b, "content_complete")?,
+            );
+            let (pubd, pubdue) = (d("published_at"), d("publish_due_at"));
+            use datafusion::arrow::array::Array;
+            let os = |a: &datafusion::arrow::array::StringArray, i: usize| {
+                (!a.is_null(i)).then(|| a.value(i).to_string())
+            };
+            let ob = |a: &datafusion::arrow::array::BooleanArray, i: usize| {
+                (!a.is_null(i)).then(|| a.value(i))
+            };
+            let od = |a: &Option<Date32Array>, i: usize| {
+                a.as_ref()
+                    .filter(|a| !a.is_null(i))
+                    .map(|a| epoch + chrono::Days::new(a.value(i).max(0) as u64))
+            };
+            for i in 0..b.num_rows() {
+                out.push(Procedure {
+                    procedure_code: code.value(i).to_string(),
+                    procedure_name: os(&name, i),
+                    field_code: os(&fc, i),
+                    field_name: os(&fname, i),
+                    procedure_level: os(&lvl, i),
+                    authority_level: os(&auth, i),
+                    max_working_days: days.as_ref().filter(|a| !a.is_null(i)).map(|a| a.value(i)),
+                    has_fee: ob(&has_fee, i),
+                    fee_online_integrated: ob(&fee_int, i),
+                    published_at: od(&pubd, i),
+                    publish_due_at: od(&pubdue, i),
+                    content_complete: ob(&complete, i),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Merge procedures into the catalog (a later row for the same code replaces the
+    /// earlier one) and commit the merged catalog. Returns the number of rows given.
+    pub async fn upsert_procedures(&self, rows: &[Procedure]) -> Result<usize, WarehouseError> {
+        let mut all: Vec<Procedure> = self.load_procedures().await?;
+        let mut index: HashMap<String, usize> = all
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.procedure_code.clone(), i))
+            .collect();
+        for p in rows {
+            match index.get(&p.procedure_code) {
+                Some(&i) => all[i] = p.clone(),
+                None => {
+                    index.insert(p.procedure_code.clone(), all.len());
+                    all.push(p.clone());
+                }
+            }
+        }
+        all.sort_by(|a, b| a.procedure_code.cmp(&b.procedure_code));
+        self.write(
+            PROCEDURES,
+            procedures_batch(&all)?,
+            SaveMode::Overwrite,
+            &[],
+        )
+        .await?;
+        Ok(rows.len())
+    }
+
+    /// The catalog as the derivation needs it.
+    pub async fn catalog(&self) -> Result<HashMap<String, CatalogEntry>, WarehouseError> {
+        Ok(self
+            .load_procedures()
+            .await?
+            .into_iter()
+            .map(|p| {
+                (
+                    p.procedure_code.clone(),
+                    CatalogEntry {
+                        max_working_days: p.max_working_days,
+                        procedure_name: p.procedure_name,
+                        field_code: p.field_code,
+                        field_name: p.field_name,
+                        procedure_level: p.procedure_level,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn version_of(&self, name: &str) -> Result<Option<u64>, WarehouseError> {
+        Ok(self.open_table(name).await?.and_then(|t| t.version()))
+    }
+
+    async fn current_stamp(&self) -> Result<FactsStamp, WarehouseError> {
+        Ok(FactsStamp {
+            events_version: self.version_of(EVENTS).await?,
+            procedures_version: self.version_of(PROCEDURES).await?,
+            calendar: self.calendar.fingerprint(),
+            rules: self.config.rules_fingerprint(),
+            dossiers: 0,
+            states: 0,
+        })
+    }
+
+    fn stamp_path(&self) -> PathBuf {
+        self.root.join("facts_stamp.json")
+    }
+
+    /// Rebuild `dossier_facts` and `dossier_states` from all events (full rebuild).
+    pub async fn rebuild_facts(&self) -> Result<FactsStamp, WarehouseError> {
+        let mut stamp = self.current_stamp().await?;
+        let events = self.load_events().await?;
+        let catalog = self.catalog().await?;
+        let deriver = Deriver {
+            calendar: &self.calendar,
+            rules: &self.config.rules,
+            catalog: &catalog,
+        };
+        let (facts, states) = deriver.derive_all(&events);
+        stamp.dossiers = facts.len();
+        stamp.states = states.len();
+        self.write(
+            DOSSIER_FACTS,
+            facts_batch(&facts)?,
+            SaveMode::Overwrite,
+            &[],
+        )
+        .await?;
+        self.write(
+            DOSSIER_STATES,
+            states_batch(&states)?,
+            SaveMode::Overwrite,
+            &[],
+        )
+        .await?;
+        let text = serde_json::to_string_pretty(&stamp)
+            .map_err(|e| WarehouseError::Data(e.to_string()))?;
+        let tmp = self.stamp_path().with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, self.stamp_path())?;
+        tracing::info!(
+            dossiers = stamp.dossiers,
+            states = stamp.states,
+            "dossier facts rebuilt"
+        );
+        Ok(stamp)
+    }
+
+    /// Rebuild the derived tables if events, catalog, calendar or rules changed since
+    /// they were built. Returns true when a rebuild happened.
+    pub async fn ensure_facts(&self) -> Result<bool, WarehouseError> {
+        let cur = self.current_stamp().await?;
+        let stored: Option<FactsStamp> = std::fs::read_to_string(self.stamp_path())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let fresh = stored.is_some_and(|s| {
+            s.events_version == cur.events_version
+                && s.procedures_version == cur.procedures_version
+                && s.calendar == cur.calendar
+                && s.rules == cur.rules
+        }) && self.table_path(DOSSIER_FACTS).join("_delta_log").exists();
+        if fresh {
+            return Ok(false);
+        }
+        self.rebuild_facts().await?;
+        Ok(true)
+    }
+}
