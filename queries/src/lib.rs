@@ -5,6 +5,7 @@ pub mod bieu06;
 pub mod udf;
 
 pub use datafusion::arrow;
+pub use datafusion::prelude::SessionContext;
 
 use std::sync::Arc;
 
@@ -12,7 +13,7 @@ use datafusion::arrow::array::{BooleanArray, Date32Array, RecordBatch, StringArr
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionConfig;
 
 use giamsat_warehouse::refdata;
 use giamsat_warehouse::store::{self, Warehouse};

@@ -1,1 +1,4 @@
+//! All integration tests in one binary (links once).
 
+mod common;
+mod golden;
