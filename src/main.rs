@@ -325,16 +325,28 @@ async fn serve(
         .await
         .with_context(|| format!("không mở được cổng {addr}"))?;
     let local = listener.local_addr()?;
-    println!("listening on http://{local}");
-    println!("token: {token}");
+    // A closed stdout (e.g. a supervisor that read only the first line) must not stop the server.
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "listening on http://{local}");
+    let _ = writeln!(out, "token: {token}");
     if demo {
-        println!();
-        println!("Mở trình duyệt: http://{local}/#token={token}&from=2026-01-01&to=2026-03-31");
-        println!("Thử API:  curl -H 'Authorization: Bearer {token}' 'http://{local}/api/v1/reports/bieu06?from=2026-01-01&to=2026-03-31&format=csv'");
-        println!("Thử SQL:  giamsat --data {} sql \"SELECT field_name, count(*) FROM dossiers GROUP BY 1 ORDER BY 2 DESC\"", wh.root().display());
-        println!("Dừng: Ctrl-C");
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Mở trình duyệt: http://{local}/#token={token}&from=2026-01-01&to=2026-03-31"
+        );
+        let _ = writeln!(
+            out,
+            "Thử API:  curl -H 'Authorization: Bearer {token}' 'http://{local}/api/v1/reports/bieu06?from=2026-01-01&to=2026-03-31&format=csv'"
+        );
+        let _ = writeln!(
+            out,
+            "Thử SQL:  cargo run -- --data {} sql \"SELECT field_name, count(*) FROM dossiers GROUP BY 1 ORDER BY 2 DESC\"",
+            wh.root().display()
+        );
+        let _ = writeln!(out, "Dừng: Ctrl-C");
     }
-    std::io::stdout().flush()?;
+    let _ = out.flush();
     let state = Arc::new(giamsat_api::AppState {
         warehouse: Arc::new(wh),
         ctx,

@@ -68,7 +68,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
             )
         })?;
     let h = hash_token(token.trim());
-    if state.token_hashes.iter().any(|t| *t == h) {
+    if state.token_hashes.contains(&h) {
         Ok(())
     } else {
         Err(ApiError(

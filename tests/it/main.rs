@@ -1,4 +1,7 @@
 //! All integration tests in one binary (links once).
 
+mod calendar_props;
 mod common;
+mod e2e;
 mod golden;
+mod props;

@@ -170,12 +170,10 @@ impl Deriver<'_> {
                     requests += 1;
                     open.push(e.at);
                 }
-                EventType::SupplementReceived => {
-                    if !open.is_empty() {
-                        let req = open.remove(0);
-                        closed_wall += e.at - req;
-                        closed_work += self.calendar.working_micros(req, e.at).unwrap_or(0);
-                    }
+                EventType::SupplementReceived if !open.is_empty() => {
+                    let req = open.remove(0);
+                    closed_wall += e.at - req;
+                    closed_work += self.calendar.working_micros(req, e.at).unwrap_or(0);
                 }
                 _ => {}
             }

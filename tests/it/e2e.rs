@@ -1,0 +1,329 @@
+//! End-to-end: the real `giamsat` binary, generate → ingest → report, re-ingest, bad
+//! input, SQL, and the HTTP server on a random port answering the same numbers.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_giamsat");
+
+fn run(data: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("GIAMSAT_DATA")
+        .output()
+        .expect("run giamsat")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).expect("utf8")
+}
+
+fn bad_input(out: &Output, mention: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+    assert!(err.contains(mention), "{err} should mention {mention}");
+}
+
+fn json_line(s: &str) -> Value {
+    serde_json::from_str(s.trim()).expect("json line")
+}
+
+fn http(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, body.to_string())
+}
+
+struct Server(Child);
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn generate_ingest_report_reingest_and_serve() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let gen = tmp.path().join("gen");
+    let data = tmp.path().join("data");
+    let g = json_line(&ok(&run(
+        &data,
+        &[
+            "generate",
+            "--out",
+            gen.to_str().expect("p"),
+            "--dossiers",
+            "800",
+            "--seed",
+            "3",
+        ],
+    )));
+    assert!(g["lines"].as_u64().expect("lines") > 4000, "{g}");
+
+    let procs = gen.join("procedures.csv");
+    let events = gen.join("events.ndjson");
+    let c = json_line(&ok(&run(
+        &data,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            procs.to_str().expect("p"),
+        ],
+    )));
+    assert_eq!(c["accepted"], 21);
+
+    let first = json_line(&ok(&run(&data, &["ingest", events.to_str().expect("p")])));
+    let accepted = first["accepted"].as_u64().expect("n");
+    assert!(accepted > 4000, "{first}");
+    assert!(
+        first["duplicates"].as_u64().expect("d") > 0,
+        "the generator delivers duplicates: {first}"
+    );
+    assert!(
+        first["quarantined"].as_u64().expect("q") > 0,
+        "the generator writes malformed lines: {first}"
+    );
+    assert_eq!(
+        accepted
+            + first["duplicates"].as_u64().expect("d")
+            + first["quarantined"].as_u64().expect("q"),
+        g["lines"].as_u64().expect("lines"),
+        "every line is accepted, a duplicate or quarantined"
+    );
+
+    // the same file again adds nothing
+    let again = json_line(&ok(&run(&data, &["ingest", events.to_str().expect("p")])));
+    assert_eq!(again["accepted"], 0, "{again}");
+    assert_eq!(
+        again["duplicates"].as_u64().expect("d"),
+        accepted + first["duplicates"].as_u64().expect("d")
+    );
+
+    // quarantine keeps reason and bytes
+    let q = ok(&run(&data, &["sql", "SELECT count(*) AS n, min(length(reason)) AS r, min(length(encode(original, 'hex'))) AS o FROM quarantine", "--format", "json"]));
+    let q = json_line(q.lines().next().expect("row"));
+    assert_eq!(
+        q["n"].as_u64().expect("n"),
+        2 * first["quarantined"].as_u64().expect("q")
+    );
+    assert!(
+        q["r"].as_u64().expect("r") > 0 && q["o"].as_u64().expect("o") > 0,
+        "{q}"
+    );
+
+    // the report: CONTRACT §4 header, identities, TOTAL last
+    let csv = ok(&run(
+        &data,
+        &[
+            "report",
+            "bieu06",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-06-30",
+            "--format",
+            "csv",
+        ],
+    ));
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("group,group_name,total,received_online,received_offline,carried_over,ended,ended_early,ended_on_day,ended_late,in_progress,in_progress_in_time,in_progress_overdue")
+    );
+    let json: Value = serde_json::from_str(&ok(&run(
+        &data,
+        &[
+            "report",
+            "bieu06",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-06-30",
+            "--format",
+            "json",
+        ],
+    )))
+    .expect("json");
+    let rows = json.as_array().expect("array");
+    assert_eq!(rows.last().expect("total")["group"], "TOTAL");
+    assert_eq!(
+        rows.len(),
+        csv.lines().count() - 1,
+        "CSV and JSON have the same rows"
+    );
+    let total = rows.last().expect("total");
+    let n = |k: &str| total[k].as_i64().expect(k);
+    assert!(n("total") > 100);
+    assert_eq!(n("total"), n("ended") + n("in_progress"));
+    assert_eq!(
+        n("total"),
+        n("received_online") + n("received_offline") + n("carried_over")
+    );
+    assert!(
+        n("received_online") * 10 > n("total") * 8,
+        "mostly online: {total}"
+    );
+
+    // bad input: exit 2, one line
+    bad_input(
+        &run(
+            &data,
+            &[
+                "report",
+                "bieu06",
+                "--from",
+                "2026-03-01",
+                "--to",
+                "2026-01-01",
+            ],
+        ),
+        "from",
+    );
+    bad_input(
+        &run(
+            &data,
+            &[
+                "report",
+                "bieu06",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-01-31",
+                "--group-by",
+                "x",
+            ],
+        ),
+        "group_by",
+    );
+    bad_input(
+        &run(
+            &data,
+            &[
+                "report",
+                "bieu06",
+                "--from",
+                "01/01/2026",
+                "--to",
+                "2026-01-31",
+            ],
+        ),
+        "YYYY-MM-DD",
+    );
+    bad_input(
+        &run(
+            &data,
+            &[
+                "ingest",
+                tmp.path().join("missing.ndjson").to_str().expect("p"),
+            ],
+        ),
+        "missing.ndjson",
+    );
+    bad_input(&run(&data, &["sql", "DROP TABLE events"]), "SQL");
+    bad_input(&run(&data, &["sql", "SELEC 1"]), "SQL");
+
+    // SQL over the tables
+    let s = ok(&run(
+        &data,
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM dossiers WHERE counted",
+            "--format",
+            "csv",
+        ],
+    ));
+    assert!(
+        s.lines()
+            .nth(1)
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("count")
+            > 700
+    );
+
+    // HTTP: same numbers as the CLI
+    let mut child = Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["serve", "--port", "0", "--token", "bi-mat"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Server(child);
+    let mut first_line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first_line)
+        .expect("first line");
+    let port: u16 = first_line
+        .trim()
+        .strip_prefix("listening on http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("first line: {first_line:?}"));
+    assert_eq!(http(port, "/healthz", None).0, 200);
+    let q = "/api/v1/reports/bieu06?from=2026-01-01&to=2026-06-30";
+    let (status, body) = http(port, q, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(json_line(&body)["error"].is_string());
+    assert_eq!(http(port, q, Some("sai")).0, 401);
+    let (status, body) = http(port, q, Some("bi-mat"));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).expect("json"),
+        json,
+        "HTTP equals CLI"
+    );
+    let (status, body) = http(port, &format!("{q}&format=csv"), Some("bi-mat"));
+    assert_eq!((status, body.as_str()), (200, csv.as_str()));
+    let (status, body) = http(
+        port,
+        "/api/v1/reports/bieu06?from=2026-02-30&to=2026-06-30",
+        Some("bi-mat"),
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(json_line(&body)["error"]
+        .as_str()
+        .expect("error")
+        .contains("from"));
+    let (status, page) = http(port, "/", None);
+    assert_eq!(status, 200);
+    assert!(page.contains("Biểu 06"));
+    drop(server);
+}
