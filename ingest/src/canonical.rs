@@ -5,30 +5,9 @@ use chrono_tz::Asia::Ho_Chi_Minh;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use giamsat_warehouse::event::{Event, EventType};
+use giamsat_warehouse::event::{Event, EventType, DIM_COLUMNS, FLAG_COLUMNS};
 
-const DIMS: [&str; 11] = [
-    "procedure_code",
-    "procedure_name",
-    "field_code",
-    "field_name",
-    "agency_code",
-    "agency_name",
-    "province_code",
-    "commune_code",
-    "applicant_province_code",
-    "applicant_commune_code",
-    "procedure_level",
-];
-const FLAGS: [&str; 6] = [
-    "paid_online",
-    "digitized",
-    "result_digitized",
-    "data_reused",
-    "vneid",
-    "satisfied",
-];
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 7] = [
     "source",
     "event_id",
     "dossier_id",
@@ -36,7 +15,6 @@ const KNOWN: [&str; 8] = [
     "type",
     "at",
     "due_at",
-    "channel",
 ];
 
 /// Parse an instant: RFC 3339, or a local date-time (Asia/Ho_Chi_Minh) without offset.
@@ -129,25 +107,28 @@ pub fn parse_event(line: &[u8], default_source: Option<&str>) -> Result<Event, S
     } else if dossier_id.is_none() {
         return Err("sự kiện hồ sơ thiếu dossier_id".into());
     }
-    let channel = opt_string(&obj, "channel")?;
-    if let Some(c) = &channel {
-        if !matches!(c.as_str(), "online" | "in_person" | "postal") {
-            return Err(format!("channel không hợp lệ: {c:?}"));
+    let dims = DIM_COLUMNS
+        .iter()
+        .map(|c| opt_string(&obj, c))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (col, allowed) in [
+        ("channel", &["online", "in_person", "postal"][..]),
+        (
+            "procedure_level",
+            &["full_online", "partial_online", "offline"][..],
+        ),
+    ] {
+        let i = DIM_COLUMNS.iter().position(|c| *c == col).unwrap_or(0);
+        if let Some(v) = &dims[i] {
+            if !allowed.contains(&v.as_str()) {
+                return Err(format!("{col} không hợp lệ: {v:?}"));
+            }
         }
     }
-    let mut dims = Vec::with_capacity(DIMS.len());
-    for d in DIMS {
-        dims.push(opt_string(&obj, d)?);
-    }
-    if let Some(l) = &dims[10] {
-        if !matches!(l.as_str(), "full_online" | "partial_online" | "offline") {
-            return Err(format!("procedure_level không hợp lệ: {l:?}"));
-        }
-    }
-    let mut flags = Vec::with_capacity(FLAGS.len());
-    for f in FLAGS {
-        flags.push(opt_bool(&obj, f)?);
-    }
+    let flags = FLAG_COLUMNS
+        .iter()
+        .map(|c| opt_bool(&obj, c))
+        .collect::<Result<Vec<_>, _>>()?;
     // everything else is kept verbatim in attrs
     let mut attrs = match obj.get("attrs") {
         None | Some(Value::Null) => Map::new(),
@@ -157,8 +138,8 @@ pub fn parse_event(line: &[u8], default_source: Option<&str>) -> Result<Event, S
     for (k, v) in &obj {
         if k != "attrs"
             && !KNOWN.contains(&k.as_str())
-            && !DIMS.contains(&k.as_str())
-            && !FLAGS.contains(&k.as_str())
+            && !DIM_COLUMNS.contains(&k.as_str())
+            && !FLAG_COLUMNS.contains(&k.as_str())
         {
             attrs.insert(k.clone(), v.clone());
         }
@@ -171,30 +152,19 @@ pub fn parse_event(line: &[u8], default_source: Option<&str>) -> Result<Event, S
         event_type: kind.as_str().to_string(),
         at,
         due_at,
-        procedure_code: dims[0].take(),
-        procedure_name: dims[1].take(),
-        field_code: dims[2].take(),
-        field_name: dims[3].take(),
-        agency_code: dims[4].take(),
-        agency_name: dims[5].take(),
-        province_code: dims[6].take(),
-        commune_code: dims[7].take(),
-        applicant_province_code: dims[8].take(),
-        applicant_commune_code: dims[9].take(),
-        procedure_level: dims[10].take(),
-        channel,
-        paid_online: flags[0],
-        digitized: flags[1],
-        result_digitized: flags[2],
-        data_reused: flags[3],
-        vneid: flags[4],
-        satisfied: flags[5],
         attrs: if attrs.is_empty() {
             None
         } else {
             Some(Value::Object(attrs).to_string())
         },
+        ..Default::default()
     };
+    for (slot, v) in e.dims_mut().into_iter().zip(dims) {
+        *slot = v;
+    }
+    for (slot, v) in e.flags_mut().into_iter().zip(flags) {
+        *slot = v;
+    }
     if e.event_id.is_empty() {
         e.event_id = content_id(&e);
     }

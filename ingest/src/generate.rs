@@ -146,21 +146,8 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
     // catalog
     let mut cat = csv::Writer::from_path(out.join("procedures.csv"))
         .map_err(|e| IngestError::Input(e.to_string()))?;
-    cat.write_record([
-        "procedure_code",
-        "procedure_name",
-        "field_code",
-        "field_name",
-        "procedure_level",
-        "authority_level",
-        "max_working_days",
-        "has_fee",
-        "fee_online_integrated",
-        "published_at",
-        "publish_due_at",
-        "content_complete",
-    ])
-    .map_err(|e| IngestError::Input(e.to_string()))?;
+    cat.write_record(crate::procedures::COLUMNS)
+        .map_err(|e| IngestError::Input(e.to_string()))?;
     for (i, pr) in CATALOG.iter().enumerate() {
         let published = NaiveDate::from_ymd_opt(2025, 7, 1 + (i % 20) as u32).unwrap_or_default();
         let due = NaiveDate::from_ymd_opt(2025, 7, 10).unwrap_or_default();

@@ -7,7 +7,8 @@ use giamsat_warehouse::store::{Procedure, QuarantineRow};
 
 use crate::{lines, IngestError, Input};
 
-const COLUMNS: [&str; 12] = [
+/// Catalog columns (CONTRACT §2), in order.
+pub const COLUMNS: [&str; 12] = [
     "procedure_code",
     "procedure_name",
     "field_code",

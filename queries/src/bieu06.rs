@@ -78,6 +78,25 @@ pub struct Row {
     pub in_progress_overdue: i64,
 }
 
+impl Row {
+    /// The eleven Biểu 06 numbers, columns 1–11 in order.
+    pub fn counts(&self) -> [i64; 11] {
+        [
+            self.total,
+            self.received_online,
+            self.received_offline,
+            self.carried_over,
+            self.ended,
+            self.ended_early,
+            self.ended_on_day,
+            self.ended_late,
+            self.in_progress,
+            self.in_progress_in_time,
+            self.in_progress_overdue,
+        ]
+    }
+}
+
 /// CSV header (CONTRACT §4).
 pub const COLUMNS: [&str; 13] = [
     "group",

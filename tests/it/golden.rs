@@ -81,26 +81,7 @@ fn rows(lines: &[Line]) -> Vec<(String, [i64; 11])> {
 }
 
 fn numbers(r: &[Row]) -> Vec<(String, [i64; 11])> {
-    r.iter()
-        .map(|r| {
-            (
-                r.group.clone(),
-                [
-                    r.total,
-                    r.received_online,
-                    r.received_offline,
-                    r.carried_over,
-                    r.ended,
-                    r.ended_early,
-                    r.ended_on_day,
-                    r.ended_late,
-                    r.in_progress,
-                    r.in_progress_in_time,
-                    r.in_progress_overdue,
-                ],
-            )
-        })
-        .collect()
+    r.iter().map(|r| (r.group.clone(), r.counts())).collect()
 }
 
 fn d(s: &str) -> NaiveDate {

@@ -93,31 +93,15 @@ fn check_identities(rows: &[Row]) {
         );
     }
     for r in rest {
-        for (s, v) in sum.iter_mut().zip(nums(r)) {
+        for (s, v) in sum.iter_mut().zip(r.counts()) {
             *s += v;
         }
     }
-    assert_eq!(sum, nums(total), "TOTAL is the sum of the rows");
+    assert_eq!(sum, total.counts(), "TOTAL is the sum of the rows");
     let groups: Vec<&str> = rest.iter().map(|r| r.group.as_str()).collect();
     let mut sorted = groups.clone();
     sorted.sort();
     assert_eq!(groups, sorted, "rows sorted by group");
-}
-
-fn nums(r: &Row) -> [i64; 11] {
-    [
-        r.total,
-        r.received_online,
-        r.received_offline,
-        r.carried_over,
-        r.ended,
-        r.ended_early,
-        r.ended_on_day,
-        r.ended_late,
-        r.in_progress,
-        r.in_progress_in_time,
-        r.in_progress_overdue,
-    ]
 }
 
 /// DOMAIN.md "Time rules" and "Biểu 06", evaluated directly for one period.
@@ -271,7 +255,7 @@ async fn sql_report_equals_naive_evaluation_and_identities_hold() {
         }
         want.insert("TOTAL".into(), total);
         let got: BTreeMap<String, [i64; 11]> =
-            rows.iter().map(|r| (r.group.clone(), nums(r))).collect();
+            rows.iter().map(|r| (r.group.clone(), r.counts())).collect();
         assert_eq!(got, want, "period {period:?}");
         if total[0] > 0 {
             nonzero += 1;
@@ -280,7 +264,7 @@ async fn sql_report_equals_naive_evaluation_and_identities_hold() {
             let rows = report(&l, period, g).await;
             check_identities(&rows);
             assert_eq!(
-                nums(rows.last().expect("total")),
+                rows.last().expect("total").counts(),
                 total,
                 "same TOTAL for {g:?}"
             );

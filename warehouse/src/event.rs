@@ -185,7 +185,8 @@ impl Event {
         ]
     }
 
-    fn dims_mut(&mut self) -> [&mut Option<String>; 12] {
+    /// Mutable dimension slots in `DIM_COLUMNS` order.
+    pub fn dims_mut(&mut self) -> [&mut Option<String>; 12] {
         [
             &mut self.procedure_code,
             &mut self.procedure_name,
@@ -202,7 +203,8 @@ impl Event {
         ]
     }
 
-    fn flags_mut(&mut self) -> [&mut Option<bool>; 6] {
+    /// Mutable flag slots in `FLAG_COLUMNS` order.
+    pub fn flags_mut(&mut self) -> [&mut Option<bool>; 6] {
         [
             &mut self.paid_online,
             &mut self.digitized,
