@@ -59,7 +59,7 @@
 use chrono::NaiveDate;
 
 use giamsat_queries::bieu06::{self, GroupBy, Row};
-use giamsat_warehouse::config::{CompareMode, Config};
+use giamsat_warehouse::config::{ChannelRule, CompareMode, Config};
 
 use crate::common;
 
@@ -301,6 +301,21 @@ async fn golden_rule_variants() {
             ("HT", 11, 2, 0, 5, 4, 2, 1, 1),
             ("KHAC", 1, 0, 0, 0, 0, 0, 1, 0),
             ("TOTAL", 20, 7, 1, 10, 11, 4, 2, 1),
+        ])
+    );
+
+    // channel of the received event: G01's channel is only on its `submitted` event, so
+    // it counts as in person in January (CT online 3→2, offline 1→2)
+    let mut cfg = Config::default();
+    cfg.rules.channel = ChannelRule::Received;
+    let w = common::load_golden(cfg).await;
+    assert_eq!(
+        numbers(&report(&w, "2026-01-01", "2026-01-31", None, GroupBy::Field).await),
+        rows(&[
+            ("CT", 2, 2, 0, 1, 1, 1, 1, 0),
+            ("DD", 2, 0, 1, 1, 0, 1, 1, 0),
+            ("HT", 6, 2, 0, 2, 2, 2, 1, 1),
+            ("TOTAL", 10, 4, 1, 4, 3, 4, 3, 1),
         ])
     );
 }

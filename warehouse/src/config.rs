@@ -20,6 +20,17 @@ pub enum CompareMode {
     Date,
 }
 
+/// Which event gives a dossier its channel (DOMAIN.md does not say).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelRule {
+    /// The latest non-null `channel` of any event, like the other dimensions (default).
+    #[default]
+    Latest,
+    /// The `channel` of the earliest `received` event; absent there means in person.
+    Received,
+}
+
 /// Rules of DOMAIN.md "Time rules" that real systems disagree on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
@@ -29,6 +40,8 @@ pub struct RulesConfig {
     pub subtract_pauses: bool,
     /// Timestamp (default) or date comparison for late / on-time.
     pub compare: CompareMode,
+    /// Which event's channel counts for "received online / in person".
+    pub channel: ChannelRule,
 }
 
 impl Default for RulesConfig {
@@ -36,6 +49,7 @@ impl Default for RulesConfig {
         RulesConfig {
             subtract_pauses: true,
             compare: CompareMode::Timestamp,
+            channel: ChannelRule::Latest,
         }
     }
 }
@@ -87,6 +101,7 @@ mod tests {
 [rules]
 subtract_pauses = false
 compare = "date"
+channel = "received"
 [calendar]
 office_hours = ["07:00-11:00", "13:00-17:00"]
 [[calendar.override]]
@@ -98,6 +113,7 @@ name = "Nghỉ bù"
         .expect("parse");
         assert!(!c.rules.subtract_pauses);
         assert_eq!(c.rules.compare, super::CompareMode::Date);
+        assert_eq!(c.rules.channel, super::ChannelRule::Received);
         assert_eq!(c.calendar.overrides.len(), 1);
         let cal = crate::calendar::Calendar::new(&c.calendar).expect("cal");
         assert_eq!(cal.day_len_micros(), 8 * 3600 * 1_000_000);

@@ -15,7 +15,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::calendar::{Calendar, DAY_MICROS, MICROS};
-use crate::config::{CompareMode, RulesConfig};
+use crate::config::{ChannelRule, CompareMode, RulesConfig};
 use crate::event::{Event, EventType};
 
 /// What the derivation needs from the procedure catalog.
@@ -331,7 +331,14 @@ impl Deriver<'_> {
                 }
             }
         }
-        f.channel = f.dims[9].clone().unwrap_or_else(|| "in_person".to_string());
+        let channel = match self.rules.channel {
+            ChannelRule::Latest => f.dims[9].clone(),
+            ChannelRule::Received => evs
+                .iter()
+                .find(|e| e.kind == EventType::Received)
+                .and_then(|e| e.src.channel.clone()),
+        };
+        f.channel = channel.unwrap_or_else(|| "in_person".to_string());
         f.non_territorial = match (&f.dims[8], &f.dims[11], &f.dims[7], &f.dims[10]) {
             (Some(c), Some(ac), _, _) => Some(c != ac),
             (_, _, Some(p), Some(ap)) => Some(p != ap),
