@@ -74,9 +74,18 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value = "127.0.0.1")]
         bind: String,
-        /// Bearer token to accept (default: a new random one, printed once).
+        /// Server configuration (TOML: `[sql]` limits, `[[token]]` hashed tokens).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// An extra admin token to accept for this run (tokens are normally added
+        /// with `giamsat token add`).
         #[arg(long, env = "GIAMSAT_TOKEN")]
         token: Option<String>,
+    },
+    /// Manage access tokens (stored hashed under --data).
+    Token {
+        #[command(subcommand)]
+        cmd: TokenCmd,
     },
     /// Generate a province, ingest it and serve it (first run: ~100k dossiers).
     Demo {
@@ -84,6 +93,24 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value_t = 100_000)]
         dossiers: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token; it is printed once and stored only as a hash.
+    Add {
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        province: Vec<String>,
+        #[arg(long)]
+        commune: Vec<String>,
+        #[arg(long)]
+        source: Vec<String>,
+        /// Who the token is for.
+        #[arg(long, default_value = "")]
+        label: String,
     },
 }
 
@@ -145,25 +172,6 @@ fn open_wh(data: &Path) -> anyhow::Result<Warehouse> {
             anyhow::Error::new(other).context(format!("mở thư mục dữ liệu {}", data.display()))
         }
     })
-}
-
-fn random_token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    // 128 bits from the OS-seeded hasher keys of two RandomStates plus time and pid
-    let mut out = String::new();
-    for i in 0..2u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0),
-        );
-        h.write_u32(std::process::id());
-        out.push_str(&format!("{:016x}", h.finish()));
-    }
-    out
 }
 
 async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
@@ -229,8 +237,13 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             let group_by = bieu06::GroupBy::parse(&group_by).map_err(classify_query)?;
             let params = bieu06::Params::new(from, to, province, commune, group_by)
                 .map_err(classify_query)?;
-            if !matches!(format.as_str(), "csv" | "json") {
-                return Err(bad(format!("--format phải là csv hoặc json: {format}")));
+            if !matches!(format.as_str(), "csv" | "json" | "xlsx") {
+                return Err(bad(format!(
+                    "--format phải là csv, json hoặc xlsx: {format}"
+                )));
+            }
+            if format == "xlsx" && output.is_none() {
+                return Err(bad("--format xlsx cần -o TỆP"));
             }
             let wh = open_wh(&cli.data)?;
             let ctx = giamsat_queries::session(&wh)
@@ -239,16 +252,16 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             let rows = bieu06::run(&ctx, &wh.calendar, &params)
                 .await
                 .map_err(classify_query)?;
-            let text = if format == "json" {
-                serde_json::to_string_pretty(&rows)? + "\n"
-            } else {
-                bieu06::to_csv(&rows).map_err(classify_query)?
+            let text: Vec<u8> = match format.as_str() {
+                "json" => (serde_json::to_string_pretty(&rows)? + "\n").into_bytes(),
+                "xlsx" => giamsat_api::xlsx::bieu06(&rows, &params)?,
+                _ => bieu06::to_csv(&rows).map_err(classify_query)?.into_bytes(),
             };
             match output {
                 Some(p) => {
                     std::fs::write(&p, text).with_context(|| format!("ghi {}", p.display()))?
                 }
-                None => std::io::stdout().write_all(text.as_bytes())?,
+                None => std::io::stdout().write_all(&text)?,
             }
         }
         Cmd::Sql { sql, format } => {
@@ -261,10 +274,45 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 .map_err(classify_query)?;
             print_batches(&batches, &format)?;
         }
-        Cmd::Serve { port, bind, token } => {
+        Cmd::Serve {
+            port,
+            bind,
+            config,
+            token,
+        } => {
             let wh = open_wh(&cli.data)?;
-            let token = token.unwrap_or_else(random_token);
-            serve(wh, &bind, port, &token, query_rt, false).await?;
+            let mut cfg = match config {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .map_err(|e| bad(format!("không đọc được {}: {e}", p.display())))?;
+                    giamsat_api::ServerConfig::from_toml(&text).map_err(bad)?
+                }
+                None => giamsat_api::ServerConfig::default(),
+            };
+            cfg.tokens
+                .extend(giamsat_api::auth::load_tokens(&cli.data).map_err(|e| bad(e.to_string()))?);
+            if let Some(t) = &token {
+                cfg.tokens.push(admin_entry(t));
+            }
+            if cfg.tokens.is_empty() {
+                eprintln!("Chưa có mã truy cập nào: tạo bằng `giamsat token add --role admin`.");
+            }
+            serve(wh, &bind, port, cfg, None, query_rt).await?;
+        }
+        Cmd::Token {
+            cmd:
+                TokenCmd::Add {
+                    role,
+                    province,
+                    commune,
+                    source,
+                    label,
+                },
+        } => {
+            let role = giamsat_api::auth::Role::parse(&role).map_err(|e| bad(e.to_string()))?;
+            let t = giamsat_api::auth::add_token(&cli.data, role, province, commune, source, label)
+                .map_err(|e| bad(e.to_string()))?;
+            println!("{t}");
         }
         Cmd::Demo { port, dossiers } => {
             let data = cli.data.clone();
@@ -300,27 +348,45 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 .map_err(classify_ingest)?;
                 eprintln!("Đã nạp: {}", serde_json::to_string(&c)?);
             }
-            let token = random_token();
-            serve(wh, "127.0.0.1", port, &token, query_rt, true).await?;
+            let token = giamsat_api::auth::new_token();
+            let mut cfg = giamsat_api::ServerConfig::default();
+            cfg.tokens.push(admin_entry(&token));
+            serve(wh, "127.0.0.1", port, cfg, Some(&token), query_rt).await?;
         }
     }
     Ok(())
 }
 
+fn admin_entry(token: &str) -> giamsat_api::auth::TokenEntry {
+    giamsat_api::auth::TokenEntry {
+        hash: giamsat_api::auth::hash_token(token),
+        role: giamsat_api::auth::Role::Admin,
+        provinces: vec![],
+        communes: vec![],
+        sources: vec![],
+        label: "command line".into(),
+        created_at: String::new(),
+    }
+}
+
+/// Serve; `demo_token` also prints the demo's how-to with that token.
 async fn serve(
     wh: Warehouse,
     bind: &str,
     port: u16,
-    token: &str,
+    cfg: giamsat_api::ServerConfig,
+    demo_token: Option<&str>,
     query_rt: tokio::runtime::Handle,
-    demo: bool,
 ) -> anyhow::Result<()> {
-    let ctx = giamsat_queries::session(&wh)
-        .await
-        .map_err(classify_query)?;
     let addr: SocketAddr = format!("{bind}:{port}")
         .parse()
         .map_err(|_| bad(format!("địa chỉ không hợp lệ: {bind}:{port}")))?;
+    let root = wh.root().display().to_string();
+    let state = Arc::new(
+        giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, query_rt)
+            .await
+            .map_err(classify_query)?,
+    );
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("không mở được cổng {addr}"))?;
@@ -328,8 +394,8 @@ async fn serve(
     // A closed stdout (e.g. a supervisor that read only the first line) must not stop the server.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on http://{local}");
-    let _ = writeln!(out, "token: {token}");
-    if demo {
+    if let Some(token) = demo_token {
+        let _ = writeln!(out, "token: {token}");
         let _ = writeln!(out);
         let _ = writeln!(
             out,
@@ -341,18 +407,12 @@ async fn serve(
         );
         let _ = writeln!(
             out,
-            "Thử SQL:  cargo run -- --data {} sql \"SELECT field_name, count(*) FROM dossiers GROUP BY 1 ORDER BY 2 DESC\"",
-            wh.root().display()
+            "Thử SQL:  cargo run -- --data {root} sql \"SELECT field_name, count(*) FROM dossiers GROUP BY 1 ORDER BY 2 DESC\""
         );
+        let _ = writeln!(out, "Tài liệu API: http://{local}/api/docs");
         let _ = writeln!(out, "Dừng: Ctrl-C");
     }
     let _ = out.flush();
-    let state = Arc::new(giamsat_api::AppState {
-        warehouse: Arc::new(wh),
-        ctx,
-        token_hashes: vec![giamsat_api::hash_token(token)],
-        query_rt,
-    });
     giamsat_api::serve(listener, state).await?;
     Ok(())
 }

@@ -1,62 +1,182 @@
-//! giamsat HTTP server (axum). Query work runs on its own Tokio runtime so a heavy
-//! query never stalls `/healthz`.
+//! giamsat HTTP server (axum).
+//!
+//! * Every endpoint but `/healthz`, `/api/openapi.json`, `/api/docs` and the dashboard's
+//!   static page needs `Authorization: Bearer <token>`; tokens are stored hashed
+//!   ([`auth`]).
+//! * Territorial scope is enforced below the endpoints: each request runs on a session
+//!   whose tables are views filtered to the caller's territory
+//!   (`giamsat_queries::scoped_session`).
+//! * Query work runs on its own Tokio runtime, with a time limit, a shared memory pool
+//!   and a row limit for analyst SQL, so `/healthz` stays fast.
+//! * Errors are JSON `{"error": "..."}`; 5xx are logged with the request id.
 
+pub mod auth;
+pub mod xlsx;
+
+use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
+use datafusion::arrow::array::RecordBatch;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionContext;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
+use tracing::Instrument;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
-use giamsat_queries::{bieu06, QueryError};
+use giamsat_queries::bieu06::{self, Row};
+use giamsat_queries::QueryError;
 use giamsat_warehouse::store::Warehouse;
+use giamsat_warehouse::Calendar;
+
+use auth::{Principal, Role, TokenEntry};
+
+/// Limits of analyst SQL (`[sql]` in the server configuration).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SqlConfig {
+    /// Wall-clock limit of one query.
+    pub timeout_seconds: f64,
+    /// Memory pool shared by all queries of the server.
+    pub memory_mb: u64,
+    /// Rows returned at most (the reply says when it was cut).
+    pub max_rows: usize,
+}
+
+impl Default for SqlConfig {
+    fn default() -> Self {
+        SqlConfig {
+            timeout_seconds: 30.0,
+            memory_mb: 1024,
+            max_rows: 100_000,
+        }
+    }
+}
+
+/// The server configuration file (`giamsat serve --config F`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub sql: SqlConfig,
+    #[serde(rename = "token")]
+    pub tokens: Vec<TokenEntry>,
+}
+
+impl ServerConfig {
+    /// Parse TOML text.
+    pub fn from_toml(text: &str) -> Result<ServerConfig, String> {
+        toml::from_str(text).map_err(|e| format!("cấu hình máy chủ sai: {e}"))
+    }
+}
 
 /// Shared server state.
 pub struct AppState {
     pub warehouse: Arc<Warehouse>,
-    pub ctx: SessionContext,
-    /// SHA-256 of each accepted bearer token.
-    pub token_hashes: Vec<[u8; 32]>,
+    /// The unscoped session; requests never use it directly.
+    pub base: SessionContext,
+    pub calendar: Arc<Calendar>,
+    /// Token hash → entry.
+    pub tokens: HashMap<String, TokenEntry>,
     /// Runtime that executes queries.
     pub query_rt: Handle,
+    pub sql: SqlConfig,
 }
 
-/// Hash a token as stored.
-pub fn hash_token(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+impl AppState {
+    /// Build the state: a session over the warehouse on a runtime with the memory pool.
+    pub async fn new(
+        warehouse: Warehouse,
+        tokens: Vec<TokenEntry>,
+        sql: SqlConfig,
+        query_rt: Handle,
+    ) -> Result<AppState, QueryError> {
+        let bytes = (sql.memory_mb.max(16) * 1024 * 1024) as usize;
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
+            .build_arc()?;
+        let base = giamsat_queries::session_with(&warehouse, runtime).await?;
+        Ok(AppState {
+            calendar: Arc::new(warehouse.calendar.clone()),
+            warehouse: Arc::new(warehouse),
+            base,
+            tokens: tokens.into_iter().map(|t| (t.hash.clone(), t)).collect(),
+            query_rt,
+            sql,
+        })
+    }
+
+    /// A session that sees only what `p` may see.
+    async fn session_for(&self, p: &Principal) -> Result<SessionContext, ApiError> {
+        let scope = (p.role != Role::Admin && p.scope.is_restricted())
+            .then_some((p.scope.provinces.as_slice(), p.scope.communes.as_slice()));
+        giamsat_queries::scoped_session(&self.base, self.calendar.clone(), scope)
+            .await
+            .map_err(|e| self.internal(e))
+    }
+
+    fn internal(&self, e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "internal error");
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "lỗi nội bộ; xem nhật ký máy chủ theo mã yêu cầu".into(),
+        )
+    }
+
+    /// A user-facing message with no file paths of the server in it.
+    fn scrub(&self, msg: &str) -> String {
+        let root = self.warehouse.root().display().to_string();
+        msg.replace(&root, "<data>")
+    }
+}
+
+/// The JSON error body.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, in Vietnamese.
+    pub error: String,
 }
 
 /// A JSON error reply.
-pub struct ApiError(StatusCode, String);
+#[derive(Debug)]
+pub struct ApiError(pub StatusCode, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
     }
 }
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
-            QueryError::BadInput(m) => ApiError(StatusCode::BAD_REQUEST, m),
+            QueryError::BadInput(m) => bad(m),
             other => {
-                tracing::error!(error = %other, "query failed");
+                tracing::error!(error = %other, "internal error");
                 ApiError(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "lỗi nội bộ khi truy vấn".into(),
+                    "lỗi nội bộ; xem nhật ký máy chủ theo mã yêu cầu".into(),
                 )
             }
         }
     }
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+fn bad(m: impl Into<String>) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, m.into())
+}
+
+fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -67,34 +187,127 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
                 "thiếu mã truy cập (Authorization: Bearer ...)".into(),
             )
         })?;
-    let h = hash_token(token.trim());
-    if state.token_hashes.contains(&h) {
+    state
+        .tokens
+        .get(&auth::hash_token(token))
+        .map(Principal::from)
+        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "mã truy cập không hợp lệ".into()))
+}
+
+fn require(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {
+    if roles.contains(&p.role) {
         Ok(())
     } else {
         Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "mã truy cập không hợp lệ".into(),
+            StatusCode::FORBIDDEN,
+            "vai trò của mã truy cập không được dùng chức năng này".into(),
         ))
     }
 }
 
-#[derive(Deserialize)]
-struct Bieu06Query {
+/// Run `fut` on the query runtime; past `limit` it is aborted and the caller gets 408.
+async fn on_query_rt<T: Send + 'static>(
+    state: &AppState,
+    limit: Option<Duration>,
+    fut: impl Future<Output = Result<T, ApiError>> + Send + 'static,
+) -> Result<T, ApiError> {
+    let mut handle = state.query_rt.spawn(fut);
+    let joined = match limit {
+        Some(d) => match tokio::time::timeout(d, &mut handle).await {
+            Ok(j) => j,
+            Err(_) => {
+                handle.abort();
+                return Err(ApiError(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "truy vấn vượt quá thời gian cho phép ({} giây) và đã bị dừng",
+                        d.as_secs_f64()
+                    ),
+                ));
+            }
+        },
+        None => handle.await,
+    };
+    joined.map_err(|e| state.internal(e))?
+}
+
+/// Report grouping (documentation only; parsed by `bieu06::GroupBy`).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum GroupByParam {
+    Field,
+    Agency,
+    Commune,
+    Procedure,
+}
+
+/// Report formats (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ReportFormat {
+    Json,
+    Csv,
+    Xlsx,
+}
+
+/// SQL result formats (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum SqlFormat {
+    Json,
+    Csv,
+    Parquet,
+    Arrow,
+}
+
+/// Query parameters of `GET /api/v1/reports/bieu06`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Bieu06Query {
+    /// First day, `YYYY-MM-DD` (local date, inclusive).
+    #[param(required = true, value_type = String, format = Date, example = "2026-01-01")]
     from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (inclusive), not before `from`.
+    #[param(required = true, value_type = String, format = Date, example = "2026-03-31")]
     to: Option<String>,
+    /// Province code (2 digits).
+    #[param(pattern = "^[0-9]{2}$", example = "31")]
     province: Option<String>,
+    /// Commune code (5 digits).
+    #[param(pattern = "^[0-9]{5}$", example = "11311")]
     commune: Option<String>,
+    /// Grouping of the rows (default `field`).
+    #[param(value_type = Option<GroupByParam>)]
     group_by: Option<String>,
+    /// Output format (default `json`).
+    #[param(value_type = Option<ReportFormat>)]
     format: Option<String>,
 }
 
+/// Biểu 06 for a date range (CONTRACT §4 columns; the last row is TOTAL).
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/bieu06",
+    params(Bieu06Query),
+    responses(
+        (status = 200, description = "Rows sorted by group, TOTAL last (JSON; CSV or XLSX with `format`)", body = [Row]),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
 async fn bieu06_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    Query(q): Query<Bieu06Query>,
+    q: Result<Query<Bieu06Query>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let bad = |m: &str| ApiError(StatusCode::BAD_REQUEST, m.to_string());
+    let p = principal(&state, &headers)?;
+    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
+    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
     let from = bieu06::parse_date(
         "from",
         q.from.as_deref().ok_or_else(|| bad("thiếu tham số from"))?,
@@ -107,24 +320,228 @@ async fn bieu06_handler(
     let empty = |s: Option<String>| s.filter(|v| !v.is_empty());
     let params = bieu06::Params::new(from, to, empty(q.province), empty(q.commune), group_by)?;
     let format = q.format.unwrap_or_else(|| "json".into());
-    if !matches!(format.as_str(), "json" | "csv") {
-        return Err(bad("format phải là json hoặc csv"));
+    if !matches!(format.as_str(), "json" | "csv" | "xlsx") {
+        return Err(bad("format phải là json, csv hoặc xlsx"));
     }
+    let ctx = state.session_for(&p).await?;
     let st = state.clone();
-    let rows = state
-        .query_rt
-        .spawn(async move { bieu06::run(&st.ctx, &st.warehouse.calendar, &params).await })
-        .await
-        .map_err(|_| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "truy vấn bị huỷ".into()))??;
-    if format == "csv" {
-        let body = bieu06::to_csv(&rows)?;
-        return Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response());
+    let p2 = params.clone();
+    let rows = on_query_rt(&state, None, async move {
+        Ok(bieu06::run(&ctx, &st.calendar, &p2).await?)
+    })
+    .await?;
+    match format.as_str() {
+        "csv" => {
+            let body = bieu06::to_csv(&rows).map_err(|e| state.internal(e))?;
+            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
+        }
+        "xlsx" => {
+            let body = xlsx::bieu06(&rows, &params).map_err(|e| state.internal(e))?;
+            let name = format!(
+                "attachment; filename=\"bieu06_{}_{}.xlsx\"",
+                params.from, params.to
+            );
+            Ok((
+                [
+                    (
+                        header::CONTENT_TYPE,
+                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+                            .to_string(),
+                    ),
+                    (header::CONTENT_DISPOSITION, name),
+                ],
+                body,
+            )
+                .into_response())
+        }
+        _ => Ok(Json(rows).into_response()),
     }
-    Ok(Json(rows).into_response())
 }
 
+/// Body of `POST /api/v1/sql`.
+#[derive(Deserialize, ToSchema)]
+pub struct SqlBody {
+    /// One read-only SQL query over the tables of CONTRACT §6.
+    pub sql: String,
+}
+
+/// Query parameters of `POST /api/v1/sql`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SqlQuery {
+    /// `json` (default: an array of row objects), `csv`, `parquet` or `arrow` (IPC stream).
+    #[param(value_type = Option<SqlFormat>)]
+    format: Option<String>,
+}
+
+fn encode(batches: &[RecordBatch], format: &str) -> Result<(&'static str, Vec<u8>), String> {
+    use datafusion::arrow::{csv, ipc, json};
+    let mut buf = Vec::new();
+    let e = |e: &dyn std::fmt::Display| e.to_string();
+    match format {
+        "json" => {
+            let mut w = json::ArrayWriter::new(&mut buf);
+            for b in batches {
+                w.write(b).map_err(|x| e(&x))?;
+            }
+            w.finish().map_err(|x| e(&x))?;
+            if buf.is_empty() {
+                buf.extend_from_slice(b"[]");
+            }
+            Ok(("application/json", buf))
+        }
+        "csv" => {
+            let mut w = csv::Writer::new(&mut buf);
+            for b in batches {
+                w.write(b).map_err(|x| e(&x))?;
+            }
+            drop(w);
+            Ok(("text/csv; charset=utf-8", buf))
+        }
+        "parquet" | "arrow" => {
+            let schema = batches
+                .first()
+                .map(|b| b.schema())
+                .unwrap_or_else(|| Arc::new(datafusion::arrow::datatypes::Schema::empty()));
+            if format == "parquet" {
+                let mut w =
+                    datafusion::parquet::arrow::ArrowWriter::try_new(&mut buf, schema, None)
+                        .map_err(|x| e(&x))?;
+                for b in batches {
+                    w.write(b).map_err(|x| e(&x))?;
+                }
+                w.close().map_err(|x| e(&x))?;
+                Ok(("application/vnd.apache.parquet", buf))
+            } else {
+                let mut w =
+                    ipc::writer::StreamWriter::try_new(&mut buf, &schema).map_err(|x| e(&x))?;
+                for b in batches {
+                    w.write(b).map_err(|x| e(&x))?;
+                }
+                w.finish().map_err(|x| e(&x))?;
+                drop(w);
+                Ok(("application/vnd.apache.arrow.stream", buf))
+            }
+        }
+        _ => Err("format phải là json, csv, parquet hoặc arrow".into()),
+    }
+}
+
+/// Read-only SQL for analysts, within the caller's territory, with time, memory and row
+/// limits. The reply header `x-giamsat-truncated: true` says the row limit cut it.
+#[utoipa::path(
+    post,
+    path = "/api/v1/sql",
+    params(SqlQuery),
+    request_body = SqlBody,
+    responses(
+        (status = 200, description = "Result rows (JSON array of objects, CSV, Parquet or Arrow IPC)"),
+        (status = 400, description = "Malformed or forbidden SQL, or over the memory limit", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Not an analyst", body = ErrorBody),
+        (status = 408, description = "Over the time limit", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn sql_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<SqlQuery>, QueryRejection>,
+    body: Result<Json<SqlBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers)?;
+    require(&p, &[Role::Admin, Role::Analyst])?;
+    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
+    let Json(body) = body.map_err(|e| {
+        bad(format!(
+            "thân yêu cầu phải là JSON {{\"sql\": \"...\"}}: {e}"
+        ))
+    })?;
+    let format = q.format.unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "csv" | "parquet" | "arrow") {
+        return Err(bad("format phải là json, csv, parquet hoặc arrow"));
+    }
+    let ctx = state.session_for(&p).await?;
+    let max_rows = state.sql.max_rows;
+    let limit = Duration::from_secs_f64(state.sql.timeout_seconds.max(0.1));
+    let st = state.clone();
+    let (batches, truncated) = on_query_rt(&state, Some(limit), async move {
+        let user = |e: QueryError| bad(st.scrub(&e.to_string()));
+        let df = giamsat_queries::plan_sql(&ctx, &body.sql)
+            .await
+            .map_err(user)?;
+        let df = df
+            .limit(0, Some(max_rows + 1))
+            .map_err(|e| user(e.into()))?;
+        let batches = df.collect().await.map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("Resources exhausted") {
+                bad("truy vấn vượt quá giới hạn bộ nhớ")
+            } else {
+                bad(st.scrub(&format!("lỗi khi chạy truy vấn: {msg}")))
+            }
+        })?;
+        let total: usize = batches.iter().map(|b| b.num_rows()).sum();
+        if total <= max_rows {
+            return Ok((batches, false));
+        }
+        let mut kept = Vec::new();
+        let mut left = max_rows;
+        for b in batches {
+            if left == 0 {
+                break;
+            }
+            let n = b.num_rows().min(left);
+            kept.push(b.slice(0, n));
+            left -= n;
+        }
+        Ok((kept, true))
+    })
+    .await?;
+    let (ctype, bytes) = encode(&batches, &format).map_err(|e| state.internal(e))?;
+    let mut res = ([(header::CONTENT_TYPE, ctype)], bytes).into_response();
+    res.headers_mut().insert(
+        "x-giamsat-truncated",
+        HeaderValue::from_static(if truncated { "true" } else { "false" }),
+    );
+    Ok(res)
+}
+
+/// Liveness.
+#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server is up")))]
 async fn healthz() -> impl IntoResponse {
     Json(serde_json::json!({"status": "ok"}))
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let c = openapi.components.get_or_insert_with(Default::default);
+        c.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The OpenAPI document of the server, generated from the handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
+    paths(healthz, bieu06_handler, sql_handler),
+    components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat)),
+    modifiers(&BearerAuth)
+)]
+pub struct ApiDoc;
+
+async fn openapi() -> impl IntoResponse {
+    Json(ApiDoc::openapi())
+}
+
+async fn docs() -> impl IntoResponse {
+    Html(giamsat_dashboards::DOCS_HTML)
 }
 
 async fn index() -> impl IntoResponse {
@@ -135,21 +552,68 @@ async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "không tìm thấy".into())
 }
 
+/// Request ids and access logs; every reply carries `x-request-id`.
+async fn request_log(req: Request, next: Next) -> Response {
+    let id = format!("{:016x}", rand::random::<u64>());
+    let span =
+        tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+    let start = Instant::now();
+    let mut res = next.run(req).instrument(span.clone()).await;
+    let status = res.status().as_u16();
+    let ms = start.elapsed().as_millis() as u64;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(status, ms, "request failed");
+        } else {
+            tracing::info!(status, ms, "request");
+        }
+    });
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        res.headers_mut().insert("x-request-id", v);
+    }
+    res
+}
+
 /// The router.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/", get(index))
+        .route("/api/openapi.json", get(openapi))
+        .route("/api/docs", get(docs))
         .route("/api/v1/reports/bieu06", get(bieu06_handler))
+        .route("/api/v1/sql", post(sql_handler))
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(1024 * 1024))
+        .layer(middleware::from_fn(request_log))
         .with_state(state)
 }
 
-/// Serve until Ctrl-C / SIGTERM.
+/// Serve until Ctrl-C or SIGTERM, finishing requests in flight.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        .with_graceful_shutdown(shutdown())
         .await
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
 }

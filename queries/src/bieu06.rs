@@ -61,7 +61,7 @@ pub struct Params {
 }
 
 /// One row: CONTRACT §4 columns, in order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub group: String,
     pub group_name: String,

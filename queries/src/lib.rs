@@ -11,9 +11,11 @@ use std::sync::Arc;
 
 use datafusion::arrow::array::{BooleanArray, Date32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::JoinType;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::SessionConfig;
+use datafusion::execution::runtime_env::RuntimeEnv;
+use datafusion::prelude::{col, lit, Expr, SessionConfig};
 
 use giamsat_warehouse::refdata;
 use giamsat_warehouse::store::{self, Warehouse};
@@ -154,14 +156,25 @@ async fn register_delta(
     Ok(())
 }
 
+fn config() -> SessionConfig {
+    SessionConfig::new()
+        .with_information_schema(true)
+        .with_target_partitions(2)
+}
+
 /// A session over the warehouse: Delta tables, reference tables, UDFs and views.
 /// Derived facts are rebuilt first if they are stale.
 pub async fn session(wh: &Warehouse) -> Result<SessionContext, QueryError> {
+    session_with(wh, Arc::new(RuntimeEnv::default())).await
+}
+
+/// [`session`] on a given runtime (memory pool, object stores).
+pub async fn session_with(
+    wh: &Warehouse,
+    runtime: Arc<RuntimeEnv>,
+) -> Result<SessionContext, QueryError> {
     wh.ensure_facts().await?;
-    let config = SessionConfig::new()
-        .with_information_schema(true)
-        .with_target_partitions(2);
-    let ctx = SessionContext::new_with_config(config);
+    let ctx = SessionContext::new_with_config_rt(config(), runtime);
     register_delta(
         &ctx,
         wh,
@@ -185,15 +198,94 @@ pub async fn session(wh: &Warehouse) -> Result<SessionContext, QueryError> {
     Ok(ctx)
 }
 
-/// Run a read-only query (no DDL, DML or settings statements).
-pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+/// Tables every session exposes (CONTRACT §6), besides the `dossiers` view.
+pub const TABLES: [&str; 8] = [
+    store::EVENTS,
+    store::QUARANTINE,
+    store::PROCEDURES,
+    store::DOSSIER_FACTS,
+    store::DOSSIER_STATES,
+    "territories",
+    "calendar",
+    "dossiers",
+];
+
+/// A fresh session over `base` that sees only the given territory: every table holding
+/// dossier rows is registered as a view filtered by the scope (`dossier_facts` by
+/// province/commune; `dossier_states` and `events` by the dossiers in scope;
+/// `quarantine` empty, because a bad record has no trustworthy territory). Reference
+/// tables stay whole. `None` = no restriction. Nothing else of `base` is reachable.
+pub async fn scoped_session(
+    base: &SessionContext,
+    calendar: Arc<giamsat_warehouse::Calendar>,
+    scope: Option<(&[String], &[String])>,
+) -> Result<SessionContext, QueryError> {
+    let ctx = SessionContext::new_with_config_rt(config(), base.runtime_env());
+    udf::register(&ctx, calendar);
+    let mut facts = base.table(store::DOSSIER_FACTS).await?;
+    let mut states = base.table(store::DOSSIER_STATES).await?;
+    let mut events = base.table(store::EVENTS).await?;
+    let mut quarantine = base.table(store::QUARANTINE).await?;
+    if let Some((provinces, communes)) = scope {
+        let in_list = |c: &str, v: &[String]| {
+            col(c).in_list(v.iter().map(|x| lit(x.clone())).collect(), false)
+        };
+        let pred: Expr = match (provinces.is_empty(), communes.is_empty()) {
+            (true, true) => lit(false),
+            (false, true) => in_list("province_code", provinces),
+            (true, false) => in_list("commune_code", communes),
+            (false, false) => {
+                in_list("province_code", provinces).or(in_list("commune_code", communes))
+            }
+        };
+        facts = facts.filter(pred)?;
+        let ids = facts
+            .clone()
+            .select_columns(&["dossier_id"])?
+            .alias("scope_ids")?;
+        states = states.join(
+            ids.clone(),
+            JoinType::LeftSemi,
+            &["dossier_id"],
+            &["dossier_id"],
+            None,
+        )?;
+        events = events.join(
+            ids,
+            JoinType::LeftSemi,
+            &["dossier_id"],
+            &["dossier_id"],
+            None,
+        )?;
+        quarantine = quarantine.filter(lit(false))?;
+    }
+    ctx.register_table(store::DOSSIER_FACTS, facts.into_view())?;
+    ctx.register_table(store::DOSSIER_STATES, states.into_view())?;
+    ctx.register_table(store::EVENTS, events.into_view())?;
+    ctx.register_table(store::QUARANTINE, quarantine.into_view())?;
+    for t in [store::PROCEDURES, "territories", "calendar"] {
+        ctx.register_table(t, base.table(t).await?.into_view())?;
+    }
+    ctx.sql(DOSSIERS_VIEW).await?.collect().await?;
+    Ok(ctx)
+}
+
+/// Plan a read-only query: DDL (CREATE, DROP, CREATE EXTERNAL TABLE), DML (INSERT,
+/// UPDATE, DELETE, COPY) and statements (SET, transactions) are refused.
+pub async fn plan_sql(
+    ctx: &SessionContext,
+    sql: &str,
+) -> Result<datafusion::dataframe::DataFrame, QueryError> {
     let opts = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = ctx
-        .sql_with_options(sql, opts)
+    ctx.sql_with_options(sql, opts)
         .await
-        .map_err(|e| QueryError::BadInput(format!("SQL không hợp lệ hoặc không được phép: {e}")))?;
-    Ok(df.collect().await?)
+        .map_err(|e| QueryError::BadInput(format!("SQL không hợp lệ hoặc không được phép: {e}")))
+}
+
+/// Run a read-only query.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    Ok(plan_sql(ctx, sql).await?.collect().await?)
 }

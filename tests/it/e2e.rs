@@ -1,14 +1,12 @@
 //! End-to-end: the real `giamsat` binary, generate → ingest → report, re-ingest, bad
 //! input, SQL, and the HTTP server on a random port answering the same numbers.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_giamsat");
+use crate::common::{http, start_server, BIN};
 
 fn run(data: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -45,36 +43,6 @@ fn bad_input(out: &Output, mention: &str) {
 
 fn json_line(s: &str) -> Value {
     serde_json::from_str(s.trim()).expect("json line")
-}
-
-fn http(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read");
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").expect("http response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    (status, body.to_string())
-}
-
-struct Server(Child);
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -201,6 +169,54 @@ fn generate_ingest_report_reingest_and_serve() {
         "mostly online: {total}"
     );
 
+    // XLSX to a file (numbers as numbers, TOTAL labelled)
+    let x = tmp.path().join("b06.xlsx");
+    ok(&run(
+        &data,
+        &[
+            "report",
+            "bieu06",
+            "--from",
+            "2026-01-01",
+            "--to",
+            "2026-06-30",
+            "--format",
+            "xlsx",
+            "-o",
+            x.to_str().expect("p"),
+        ],
+    ));
+    {
+        use calamine::{Data, Reader, Xlsx};
+        let mut wb: Xlsx<_> = calamine::open_workbook(&x).expect("xlsx");
+        let sheet = wb.worksheet_range("Biểu 06").expect("sheet");
+        let last = 4 + rows.len() as u32 - 1;
+        assert_eq!(
+            sheet.get_value((last, 1)),
+            Some(&Data::String("Tổng cộng".into()))
+        );
+        assert_eq!(
+            sheet.get_value((last, 2)),
+            Some(&Data::Float(n("total") as f64))
+        );
+    }
+    bad_input(
+        &run(
+            &data,
+            &[
+                "report",
+                "bieu06",
+                "--from",
+                "2026-01-01",
+                "--to",
+                "2026-06-30",
+                "--format",
+                "xlsx",
+            ],
+        ),
+        "-o",
+    );
+
     // bad input: exit 2, one line
     bad_input(
         &run(
@@ -278,25 +294,7 @@ fn generate_ingest_report_reingest_and_serve() {
     );
 
     // HTTP: same numbers as the CLI
-    let mut child = Command::new(BIN)
-        .arg("--data")
-        .arg(&data)
-        .args(["serve", "--port", "0", "--token", "bi-mat"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let stdout = child.stdout.take().expect("stdout");
-    let server = Server(child);
-    let mut first_line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first_line)
-        .expect("first line");
-    let port: u16 = first_line
-        .trim()
-        .strip_prefix("listening on http://127.0.0.1:")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("first line: {first_line:?}"));
+    let (server, port) = start_server(&data, &["--token", "bi-mat"]);
     assert_eq!(http(port, "/healthz", None).0, 200);
     let q = "/api/v1/reports/bieu06?from=2026-01-01&to=2026-06-30";
     let (status, body) = http(port, q, None);

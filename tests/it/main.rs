@@ -1,5 +1,6 @@
 //! All integration tests in one binary (links once).
 
+mod api;
 mod calendar_props;
 mod common;
 mod e2e;
