@@ -197,25 +197,20 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             profile,
             paths,
         } => {
-            let format = match format.as_str() {
-                "canonical" => Format::Canonical,
-                "procedures" => Format::Procedures,
-                "dvcqg" | "csv" => {
-                    return Err(bad(format!(
-                        "định dạng {format} chưa được hỗ trợ trong phiên bản này"
-                    )))
-                }
-                o => {
-                    return Err(bad(format!(
-                        "định dạng không hợp lệ: {o} (canonical|dvcqg|csv|procedures)"
-                    )))
-                }
+            let format = match (format.as_str(), &profile) {
+                ("csv", Some(p)) => Format::Csv(Box::new(
+                    giamsat_ingest::csvprofile::Profile::load(p).map_err(classify_ingest)?,
+                )),
+                ("csv", None) => return Err(bad("--format csv cần --profile TỆP.toml")),
+                (_, Some(_)) => return Err(bad("--profile chỉ dùng với --format csv")),
+                (f, None) => Format::parse(f).ok_or_else(|| {
+                    bad(format!(
+                        "định dạng không hợp lệ: {f} (canonical|dvcqg|csv|procedures)"
+                    ))
+                })?,
             };
-            if profile.is_some() {
-                return Err(bad("--profile chỉ dùng với --format csv"));
-            }
             let wh = open_wh(&cli.data)?;
-            let counts = giamsat_ingest::ingest_paths(&wh, format, source.as_deref(), &paths)
+            let counts = giamsat_ingest::ingest_paths(&wh, &format, source.as_deref(), &paths)
                 .await
                 .map_err(classify_ingest)?;
             println!("{}", serde_json::to_string(&counts)?);
@@ -332,7 +327,7 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 eprintln!("Đang nạp danh mục thủ tục và sự kiện vào kho…");
                 giamsat_ingest::ingest_paths(
                     &wh,
-                    Format::Procedures,
+                    &Format::Procedures,
                     None,
                     &[gen_dir.join("procedures.csv")],
                 )
@@ -340,13 +335,25 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 .map_err(classify_ingest)?;
                 let c = giamsat_ingest::ingest_paths(
                     &wh,
-                    Format::Canonical,
+                    &Format::Canonical,
                     None,
                     &[gen_dir.join("events.ndjson")],
                 )
                 .await
                 .map_err(classify_ingest)?;
-                eprintln!("Đã nạp: {}", serde_json::to_string(&c)?);
+                eprintln!(
+                    "Sự kiện các hệ thống một cửa, bộ ngành: {}",
+                    serde_json::to_string(&c)?
+                );
+                let c = giamsat_ingest::ingest_paths(
+                    &wh,
+                    &Format::Dvcqg,
+                    None,
+                    &[gen_dir.join("dvcqg.ndjson")],
+                )
+                .await
+                .map_err(classify_ingest)?;
+                eprintln!("Bản ghi đồng bộ Cổng DVCQG: {}", serde_json::to_string(&c)?);
             }
             let token = giamsat_api::auth::new_token();
             let mut cfg = giamsat_api::ServerConfig::default();

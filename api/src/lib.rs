@@ -35,6 +35,7 @@ use tokio::runtime::Handle;
 use tracing::Instrument;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
+use giamsat_ingest::{Batch, Format, IngestCounts, Input};
 use giamsat_queries::bieu06::{self, Row};
 use giamsat_queries::QueryError;
 use giamsat_warehouse::store::Warehouse;
@@ -80,11 +81,20 @@ impl ServerConfig {
     }
 }
 
+/// A pushed batch waiting for the group committer, with where to send its counts.
+type Job = (
+    Batch,
+    tokio::sync::oneshot::Sender<Result<IngestCounts, String>>,
+);
+
 /// Shared server state.
 pub struct AppState {
     pub warehouse: Arc<Warehouse>,
-    /// The unscoped session; requests never use it directly.
-    pub base: SessionContext,
+    /// The unscoped session, replaced after each commit; requests never use it directly.
+    base: std::sync::RwLock<SessionContext>,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    committer: tokio::sync::mpsc::Sender<Job>,
+    jobs: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Job>>>,
     pub calendar: Arc<Calendar>,
     /// Token hash → entry.
     pub tokens: HashMap<String, TokenEntry>,
@@ -105,11 +115,15 @@ impl AppState {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
             .build_arc()?;
-        let base = giamsat_queries::session_with(&warehouse, runtime).await?;
+        let base = giamsat_queries::session_with(&warehouse, runtime.clone()).await?;
+        let (committer, jobs) = tokio::sync::mpsc::channel(1024);
         Ok(AppState {
             calendar: Arc::new(warehouse.calendar.clone()),
             warehouse: Arc::new(warehouse),
-            base,
+            base: std::sync::RwLock::new(base),
+            runtime,
+            committer,
+            jobs: std::sync::Mutex::new(Some(jobs)),
             tokens: tokens.into_iter().map(|t| (t.hash.clone(), t)).collect(),
             query_rt,
             sql,
@@ -120,7 +134,12 @@ impl AppState {
     async fn session_for(&self, p: &Principal) -> Result<SessionContext, ApiError> {
         let scope = (p.role != Role::Admin && p.scope.is_restricted())
             .then_some((p.scope.provinces.as_slice(), p.scope.communes.as_slice()));
-        giamsat_queries::scoped_session(&self.base, self.calendar.clone(), scope)
+        let base = self
+            .base
+            .read()
+            .map(|b| b.clone())
+            .map_err(|_| self.internal("session lock poisoned"))?;
+        giamsat_queries::scoped_session(&base, self.calendar.clone(), scope)
             .await
             .map_err(|e| self.internal(e))
     }
@@ -507,6 +526,172 @@ async fn sql_handler(
     Ok(res)
 }
 
+/// Query parameters of `POST /api/v1/events`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Source system code `[a-z0-9-]{1,64}`; records without `source` get it. An
+    /// `ingest` token may push only its own sources.
+    #[param(required = true, value_type = String, pattern = "^[a-z0-9-]{1,64}$", example = "hp-motcua")]
+    source: Option<String>,
+    /// `canonical` (default: NDJSON events) or `dvcqg` (portal sync records).
+    #[param(value_type = Option<IngestFormat>)]
+    format: Option<String>,
+}
+
+/// Push formats (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum IngestFormat {
+    Canonical,
+    Dvcqg,
+}
+
+/// What one push did (same as `giamsat ingest`).
+#[derive(Serialize, ToSchema)]
+pub struct IngestReply {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+}
+
+/// Push events. The reply comes only once the batch is durably committed (fsync'd
+/// files and a Delta commit); concurrent pushes are committed together. An
+/// `Idempotency-Key` header makes a retried batch a no-op.
+#[utoipa::path(
+    post,
+    path = "/api/v1/events",
+    params(EventsQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry key of the batch")),
+    request_body(content = String, content_type = "application/x-ndjson", description = "One record per line"),
+    responses(
+        (status = 200, description = "Committed", body = IngestReply),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role or source not allowed", body = ErrorBody),
+        (status = 413, description = "Body too large"),
+    ),
+    security(("bearer" = []))
+)]
+async fn events_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<EventsQuery>, QueryRejection>,
+    body: axum::body::Bytes,
+) -> Result<Json<IngestReply>, ApiError> {
+    let p = principal(&state, &headers)?;
+    require(&p, &[Role::Admin, Role::Ingest])?;
+    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
+    let source = q.source.ok_or_else(|| bad("thiếu tham số source"))?;
+    if !giamsat_ingest::canonical::valid_source(&source) {
+        return Err(bad(format!("source không hợp lệ: {source:?}")));
+    }
+    if p.role == Role::Ingest && !p.sources.contains(&source) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            format!("mã truy cập không được gửi nguồn {source:?}"),
+        ));
+    }
+    let format = match q.format.as_deref().unwrap_or("canonical") {
+        "canonical" => Format::Canonical,
+        "dvcqg" => Format::Dvcqg,
+        o => return Err(bad(format!("format phải là canonical hoặc dvcqg: {o:?}"))),
+    };
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|k| giamsat_ingest::canonical::key_digest(&format!("{source}|{k}")));
+    let inputs = vec![Input {
+        name: "http".into(),
+        bytes: body.to_vec(),
+    }];
+    let (mut events, mut quarantine) = match format {
+        Format::Dvcqg => giamsat_ingest::dvcqg::parse(&inputs, &source),
+        _ => giamsat_ingest::parse_canonical(&inputs, Some(&source)),
+    };
+    if p.role == Role::Ingest {
+        // a record naming another source is kept, in quarantine, not committed
+        let (ok, foreign): (Vec<_>, Vec<_>) = events
+            .into_iter()
+            .partition(|e| p.sources.contains(&e.source));
+        events = ok;
+        quarantine.extend(
+            foreign
+                .into_iter()
+                .map(|e| giamsat_warehouse::store::QuarantineRow {
+                    source: Some(e.source.clone()),
+                    input: "http".into(),
+                    line: 0,
+                    reason: format!("nguồn {:?} không thuộc mã truy cập", e.source),
+                    original: serde_json::to_vec(&e).unwrap_or_default(),
+                }),
+        );
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    state
+        .committer
+        .send((
+            Batch {
+                events,
+                quarantine,
+                key,
+            },
+            tx,
+        ))
+        .await
+        .map_err(|_| state.internal("committer stopped"))?;
+    let counts = rx
+        .await
+        .map_err(|_| state.internal("commit dropped"))?
+        .map_err(|e| state.internal(e))?;
+    Ok(Json(IngestReply {
+        accepted: counts.accepted,
+        duplicates: counts.duplicates,
+        quarantined: counts.quarantined,
+    }))
+}
+
+/// The group committer: takes every batch waiting, commits them together, refreshes the
+/// session, then answers each request.
+async fn committer(state: Arc<AppState>, mut jobs: tokio::sync::mpsc::Receiver<Job>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < 256 {
+            match jobs.try_recv() {
+                Ok(j) => group.push(j),
+                Err(_) => break,
+            }
+        }
+        let (batches, replies): (Vec<_>, Vec<_>) = group.into_iter().unzip();
+        let n = batches.len();
+        let result = giamsat_ingest::commit_batches(&state.warehouse, batches).await;
+        if result.is_ok() {
+            match giamsat_queries::session_with(&state.warehouse, state.runtime.clone()).await {
+                Ok(ctx) => {
+                    if let Ok(mut b) = state.base.write() {
+                        *b = ctx;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "session refresh failed"),
+            }
+        }
+        tracing::info!(batches = n, ok = result.is_ok(), "group commit");
+        match result {
+            Ok(counts) => {
+                for (reply, c) in replies.into_iter().zip(counts) {
+                    let _ = reply.send(Ok(c));
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(msg.clone()));
+                }
+            }
+        }
+    }
+}
+
 /// Liveness.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "The server is up")))]
 async fn healthz() -> impl IntoResponse {
@@ -530,8 +715,8 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
-    paths(healthz, bieu06_handler, sql_handler),
-    components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat)),
+    paths(healthz, bieu06_handler, sql_handler, events_handler),
+    components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -582,15 +767,25 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/api/docs", get(docs))
         .route("/api/v1/reports/bieu06", get(bieu06_handler))
-        .route("/api/v1/sql", post(sql_handler))
+        .route(
+            "/api/v1/sql",
+            post(sql_handler).layer(DefaultBodyLimit::max(1024 * 1024)),
+        )
+        .route(
+            "/api/v1/events",
+            post(events_handler).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(1024 * 1024))
         .layer(middleware::from_fn(request_log))
         .with_state(state)
 }
 
 /// Serve until Ctrl-C or SIGTERM, finishing requests in flight.
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
+    let jobs = state.jobs.lock().ok().and_then(|mut j| j.take());
+    if let Some(jobs) = jobs {
+        state.query_rt.spawn(committer(state.clone(), jobs));
+    }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown())
         .await

@@ -39,7 +39,8 @@ pub fn parse_instant(s: &str) -> Result<i64, String> {
     Err(format!("thời điểm không đúng RFC 3339: {s:?}"))
 }
 
-fn valid_source(s: &str) -> bool {
+/// `[a-z0-9-]{1,64}` (CONTRACT §1).
+pub fn valid_source(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.bytes()
@@ -63,6 +64,11 @@ fn opt_bool(obj: &Map<String, Value>, key: &str) -> Result<Option<bool>, String>
             "trường {key} phải là true/false, nhận được {other}"
         )),
     }
+}
+
+/// A short stable digest of a key (idempotency keys).
+pub fn key_digest(s: &str) -> String {
+    hex::encode(&Sha256::digest(s.as_bytes())[..16])
 }
 
 /// Content-derived id: the same record (same normalised content) gives the same id.

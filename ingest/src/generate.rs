@@ -10,7 +10,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Map, Value};
@@ -75,6 +75,8 @@ pub struct Generated {
     pub lines: u64,
     pub malformed: u64,
     pub duplicates: u64,
+    /// Portal sync records written to `dvcqg.ndjson`.
+    pub portal_records: u64,
 }
 
 /// Parameters of the generator.
@@ -175,6 +177,7 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
     let ministry_from = cal.local_midnight(NaiveDate::from_ymd_opt(2026, 7, 1).unwrap_or_default());
     let prov = p.province.as_str();
     let mut lines: Vec<String> = Vec::new();
+    let mut portal: Vec<String> = Vec::new();
     let minute = 60 * MICROS;
 
     for n in 0..p.dossiers {
@@ -399,26 +402,28 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
                 }
             }
         }
-        // the national portal mirrors about 60 % of dossiers: received and end, with due time
+        // the national portal receives about 60 % of dossiers, as sync records resent
+        // whole at every status change (some twice)
         if rng.random::<f64>() < 0.6 {
-            let mirrored: Vec<Map<String, Value>> = evs
-                .iter()
-                .filter(|m| {
-                    matches!(
-                        m.get("type").and_then(Value::as_str),
-                        Some("received" | "resolved" | "returned" | "withdrawn" | "stopped")
-                    )
-                })
-                .map(|m| {
-                    let mut c = m.clone();
-                    c.insert("source".into(), json!("dvcqg"));
-                    if let Some(d) = due {
-                        c.insert("due_at".into(), json!(rfc(d)));
-                    }
-                    c
-                })
-                .collect();
-            evs.extend(mirrored);
+            let channel_code = match channel {
+                "online" => "2",
+                "postal" => "3",
+                _ => "1",
+            };
+            let base = json!({
+                "MaHoSo": dossier_id, "MaTTHC": pr.code, "TenTTHC": pr.name, "MaLinhVuc": pr.field.0,
+                "TenLinhVuc": pr.field.1, "KenhThucHien": channel_code, "DonViXuLy": agency_name,
+                "NgayNopHoSo": portal_time(submitted), "NgayTiepNhan": portal_time(received),
+                "NgayHenTra": due.map(portal_time).unwrap_or_default(), "NgayKetThucXuLy": "", "NgayTra": "",
+                "DuocThanhToanTrucTuyen": "0", "HoSoCoThanhPhanSoHoa": "1",
+                "QuaTrinhXuLy": [], "DanhSachHoSoBoSung": []
+            });
+            for rec in portal_records(&base, &evs, due, &cal) {
+                let copies = if rng.random::<f64>() < 0.02 { 2 } else { 1 };
+                for _ in 0..copies {
+                    portal.push(rec.clone());
+                }
+            }
         }
         emit(&mut lines, evs);
     }
@@ -460,6 +465,13 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
         lines.insert(i, bad);
     }
     stats.malformed = bad_count as u64;
+    for i in (1..portal.len()).rev() {
+        // the portal's deliveries arrive out of order within windows too
+        let j = i.saturating_sub(rng.random_range(0..50));
+        portal.swap(i, j);
+    }
+    stats.portal_records = portal.len() as u64;
+    std::fs::write(out.join("dvcqg.ndjson"), portal.join("\n") + "\n").map_err(io)?;
     stats.lines = lines.len() as u64;
     let f = std::fs::File::create(out.join("events.ndjson")).map_err(io)?;
     let mut w = std::io::BufWriter::new(f);
@@ -469,6 +481,82 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
     }
     w.flush().map_err(io)?;
     Ok(stats)
+}
+
+/// Local `yyyyMMddHHmmss`, as the portal's senders write dates.
+fn portal_time(t: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(t + 7 * 3600 * MICROS)
+        .unwrap_or_default()
+        .naive_utc()
+        .format("%Y%m%d%H%M%S")
+        .to_string()
+}
+
+/// One sync record per status change of a dossier, each carrying the steps so far.
+fn portal_records(
+    base: &Value,
+    evs: &[Map<String, Value>],
+    due: Option<i64>,
+    cal: &Calendar,
+) -> Vec<String> {
+    let code = |t: &str| match t {
+        "received" => Some(2),
+        "processing" => Some(4),
+        "supplement_requested" => Some(5),
+        "supplement_received" => Some(4),
+        "resolved" => Some(9),
+        "returned" => Some(10),
+        "withdrawn" => Some(7),
+        "stopped" => Some(8),
+        "rejected" => Some(3),
+        _ => None,
+    };
+    let at = |m: &Map<String, Value>| {
+        m.get("at")
+            .and_then(Value::as_str)
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|d| d.timestamp_micros())
+    };
+    let mut steps: Vec<(i64, &str)> = evs
+        .iter()
+        .filter_map(|m| Some((at(m)?, m.get("type")?.as_str()?)))
+        .filter(|(_, t)| code(t).is_some())
+        .collect();
+    steps.sort();
+    let mut out = Vec::new();
+    let mut rec = base.clone();
+    let mut progress: Vec<Value> = Vec::new();
+    let mut rounds: Vec<Value> = Vec::new();
+    let mut due_now = due;
+    let mut pause = 0;
+    for (t, kind) in steps {
+        let Some(status) = code(kind) else { continue };
+        progress.push(json!({"ThoiDiemXuLy": portal_time(t), "TrangThai": status.to_string(), "NguoiXuLy": "Chuyên viên", "NoiDungXuLy": kind}));
+        match kind {
+            "supplement_requested" => rounds.push(json!({"NgayBoSung": portal_time(t), "NgayTiepNhanBoSung": "", "NgayHenTraMoi": null})),
+            "supplement_received" => {
+                if let Some(open) = rounds.iter_mut().rev().find(|r| r["NgayTiepNhanBoSung"] == "") {
+                    let req = open["NgayBoSung"].as_str().and_then(|s| NaiveDateTime::parse_from_str(s, "%Y%m%d%H%M%S").ok());
+                    if let Some(req) = req {
+                        let req = req.and_utc().timestamp_micros() - 7 * 3600 * MICROS;
+                        pause += cal.working_micros(req, t).unwrap_or(0);
+                    }
+                    due_now = due.and_then(|d| cal.add_working_micros(d, pause));
+                    open["NgayTiepNhanBoSung"] = json!(portal_time(t));
+                    open["NgayHenTraMoi"] = json!(due_now.map(portal_time));
+                }
+            }
+            "resolved" | "withdrawn" | "stopped" => rec["NgayKetThucXuLy"] = json!(portal_time(t)),
+            "returned" => rec["NgayTra"] = json!(portal_time(t)),
+            _ => {}
+        }
+        rec["TrangThaiHoSo"] = json!(status.to_string());
+        rec["NgayHenTra"] = json!(due_now.map(portal_time).unwrap_or_default());
+        rec["QuaTrinhXuLy"] = json!(progress);
+        rec["DanhSachHoSoBoSung"] = json!(rounds);
+        out.push(rec.to_string());
+    }
+    out
 }
 
 fn emit(lines: &mut Vec<String>, evs: Vec<Map<String, Value>>) {

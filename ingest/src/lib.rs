@@ -2,6 +2,8 @@
 //! de-duplication by (source, event_id); one Delta commit per batch.
 
 pub mod canonical;
+pub mod csvprofile;
+pub mod dvcqg;
 pub mod generate;
 pub mod procedures;
 
@@ -28,10 +30,26 @@ pub enum IngestError {
 }
 
 /// Input formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Format {
     Canonical,
+    /// The national portal's dossier sync records; source defaults to `dvcqg`.
+    Dvcqg,
+    /// A ministry system's CSV export read through a mapping profile.
+    Csv(Box<csvprofile::Profile>),
     Procedures,
+}
+
+impl Format {
+    /// Parse a `--format` / `format=` value.
+    pub fn parse(s: &str) -> Option<Format> {
+        match s {
+            "canonical" => Some(Format::Canonical),
+            "dvcqg" => Some(Format::Dvcqg),
+            "procedures" => Some(Format::Procedures),
+            _ => None,
+        }
+    }
 }
 
 /// What one ingest did (CONTRACT §3 JSON line).
@@ -112,6 +130,16 @@ fn sniff_source(line: &[u8]) -> Option<String> {
     v.get("source")?.as_str().map(str::to_string)
 }
 
+/// One batch to commit: parsed events, quarantined records and an optional idempotency
+/// key (file checksum, request id). A batch whose key a previous commit recorded is a
+/// no-op: a retry after a crash adds nothing.
+#[derive(Default)]
+pub struct Batch {
+    pub events: Vec<Event>,
+    pub quarantine: Vec<QuarantineRow>,
+    pub key: Option<String>,
+}
+
 /// Commit events: drop those whose (source, event_id) is stored or earlier in the batch,
 /// append the rest and the quarantined rows, then refresh the derived dossier facts.
 pub async fn commit_events(
@@ -119,36 +147,123 @@ pub async fn commit_events(
     events: Vec<Event>,
     quarantine: Vec<QuarantineRow>,
 ) -> Result<IngestCounts, IngestError> {
+    let counts = commit_batches(
+        wh,
+        vec![Batch {
+            events,
+            quarantine,
+            key: None,
+        }],
+    )
+    .await?;
+    Ok(counts.into_iter().next().unwrap_or_default())
+}
+
+/// Commit several batches together (group commit): one durable Delta commit for the
+/// quarantine, one for the events (carrying every batch's key), then one facts update.
+/// Counts are per batch, in order; duplicates within and across batches count once.
+pub async fn commit_batches(
+    wh: &Warehouse,
+    batches: Vec<Batch>,
+) -> Result<Vec<IngestCounts>, IngestError> {
     let mut seen: HashSet<(String, String)> = wh.event_keys().await?;
-    let mut fresh = Vec::with_capacity(events.len());
-    let mut duplicates = 0u64;
-    for e in events {
-        if seen.insert((e.source.clone(), e.event_id.clone())) {
-            fresh.push(e);
+    let facts_fresh = wh.facts_fresh().await?;
+    let mut fresh = Vec::new();
+    let mut quarantine = Vec::new();
+    let mut keys = Vec::new();
+    let mut counts = Vec::with_capacity(batches.len());
+    for b in batches {
+        let app = b.key.as_ref().map(|k| format!("giamsat-ingest-{k}"));
+        if let Some(app) = &app {
+            if wh.has_txn(giamsat_warehouse::store::EVENTS, app).await? {
+                counts.push(IngestCounts {
+                    accepted: 0,
+                    duplicates: b.events.len() as u64,
+                    quarantined: 0,
+                });
+                continue;
+            }
+            keys.push(app.clone());
+        }
+        let mut c = IngestCounts::default();
+        for e in b.events {
+            if seen.insert((e.source.clone(), e.event_id.clone())) {
+                fresh.push(e);
+                c.accepted += 1;
+            } else {
+                c.duplicates += 1;
+            }
+        }
+        let already_quarantined = match &app {
+            Some(app) => {
+                wh.has_txn(giamsat_warehouse::store::QUARANTINE, app)
+                    .await?
+            }
+            None => false,
+        };
+        if !already_quarantined {
+            c.quarantined = b.quarantine.len() as u64;
+            quarantine.extend(b.quarantine);
+        }
+        counts.push(c);
+    }
+    wh.append_quarantine(&quarantine, &keys).await?;
+    wh.append_events(&fresh, &keys).await?;
+    if !fresh.is_empty() {
+        if facts_fresh {
+            let touched: HashSet<String> =
+                fresh.iter().filter_map(|e| e.dossier_id.clone()).collect();
+            wh.update_facts(&touched).await?;
         } else {
-            duplicates += 1;
+            wh.rebuild_facts().await?;
         }
     }
-    wh.append_quarantine(&quarantine).await?;
-    wh.append_events(&fresh).await?;
-    if !fresh.is_empty() {
-        wh.rebuild_facts().await?;
+    Ok(counts)
+}
+
+/// The idempotency key of a file batch: checksum of the format, source and bytes.
+pub fn batch_key(format: &Format, source: Option<&str>, inputs: &[Input]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(format!("{format:?}|{source:?}").as_bytes());
+    for i in inputs {
+        h.update((i.bytes.len() as u64).to_le_bytes());
+        h.update(&i.bytes);
     }
-    Ok(IngestCounts {
-        accepted: fresh.len() as u64,
-        duplicates,
-        quarantined: quarantine.len() as u64,
-    })
+    hex::encode(&h.finalize()[..16])
 }
 
 /// Ingest files of one format into the warehouse.
 pub async fn ingest_paths(
     wh: &Warehouse,
-    format: Format,
+    format: &Format,
     default_source: Option<&str>,
     paths: &[PathBuf],
 ) -> Result<IngestCounts, IngestError> {
     let inputs = read_inputs(paths)?;
+    ingest_inputs(wh, format, default_source, inputs).await
+}
+
+/// Ingest inputs already in memory (files or an HTTP body) as one batch.
+pub async fn ingest_inputs(
+    wh: &Warehouse,
+    format: &Format,
+    default_source: Option<&str>,
+    inputs: Vec<Input>,
+) -> Result<IngestCounts, IngestError> {
+    let key = Some(batch_key(format, default_source, &inputs));
+    let one = |events, quarantine| async {
+        let counts = commit_batches(
+            wh,
+            vec![Batch {
+                events,
+                quarantine,
+                key: key.clone(),
+            }],
+        )
+        .await?;
+        Ok::<IngestCounts, IngestError>(counts.into_iter().next().unwrap_or_default())
+    };
     match format {
         Format::Canonical => {
             let (good, bad) = parse_canonical(&inputs, default_source);
@@ -157,7 +272,27 @@ pub async fn ingest_paths(
                 bad = bad.len(),
                 "parsed canonical events"
             );
-            commit_events(wh, good, bad).await
+            one(good, bad).await
+        }
+        Format::Csv(profile) => {
+            let (good, bad) = csvprofile::parse(&inputs, profile, default_source)?;
+            tracing::info!(good = good.len(), bad = bad.len(), "parsed csv rows");
+            one(good, bad).await
+        }
+        Format::Dvcqg => {
+            let source = default_source.unwrap_or("dvcqg");
+            if !canonical::valid_source(source) {
+                return Err(IngestError::Input(format!(
+                    "--source không hợp lệ: {source:?}"
+                )));
+            }
+            let (good, bad) = dvcqg::parse(&inputs, source);
+            tracing::info!(
+                good = good.len(),
+                bad = bad.len(),
+                "converted dvcqg records"
+            );
+            one(good, bad).await
         }
         Format::Procedures => {
             let mut rows = Vec::new();
@@ -167,7 +302,7 @@ pub async fn ingest_paths(
                 rows.extend(r);
                 bad.extend(b);
             }
-            wh.append_quarantine(&bad).await?;
+            wh.append_quarantine(&bad, &[]).await?;
             let n = wh.upsert_procedures(&rows).await?;
             wh.ensure_facts().await?;
             Ok(IngestCounts {

@@ -27,10 +27,10 @@ pub struct Loaded {
 pub async fn load(config: Config, procedures: &Path, events: &[PathBuf]) -> Loaded {
     let dir = tempfile::tempdir().expect("tempdir");
     let wh = Warehouse::open_with(dir.path(), config).expect("open");
-    giamsat_ingest::ingest_paths(&wh, Format::Procedures, None, &[procedures.to_path_buf()])
+    giamsat_ingest::ingest_paths(&wh, &Format::Procedures, None, &[procedures.to_path_buf()])
         .await
         .expect("procedures");
-    let counts = giamsat_ingest::ingest_paths(&wh, Format::Canonical, None, events)
+    let counts = giamsat_ingest::ingest_paths(&wh, &Format::Canonical, None, events)
         .await
         .expect("events");
     let ctx = giamsat_queries::session(&wh).await.expect("session");

@@ -3,6 +3,8 @@
 mod api;
 mod calendar_props;
 mod common;
+mod dvcqg;
 mod e2e;
 mod golden;
+mod ingest_robust;
 mod props;

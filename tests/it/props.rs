@@ -309,13 +309,30 @@ proptest! {
                 .collect();
             let wdir = tempfile::tempdir().expect("dir");
             let wh = giamsat_warehouse::store::Warehouse::open(wdir.path()).expect("wh");
-            giamsat_ingest::ingest_paths(&wh, giamsat_ingest::Format::Procedures, None, &[data.procedures()]).await.expect("catalog");
+            giamsat_ingest::ingest_paths(&wh, &giamsat_ingest::Format::Procedures, None, &[data.procedures()]).await.expect("catalog");
             let mut accepted = 0;
             for f in &files {
-                let c = giamsat_ingest::ingest_paths(&wh, giamsat_ingest::Format::Canonical, None, std::slice::from_ref(f)).await.expect("ingest");
+                let c = giamsat_ingest::ingest_paths(&wh, &giamsat_ingest::Format::Canonical, None, std::slice::from_ref(f)).await.expect("ingest");
                 accepted += c.accepted;
             }
             assert_eq!(accepted, base.counts.accepted, "same events accepted");
+            // the facts updated incrementally after each batch equal a full rebuild
+            let dump = |w: &giamsat_warehouse::store::Warehouse| {
+                let w = w.root().to_path_buf();
+                async move {
+                    let w = giamsat_warehouse::store::Warehouse::open(&w).expect("wh");
+                    let ctx = giamsat_queries::session(&w).await.expect("session");
+                    let b = giamsat_queries::run_sql(&ctx, "SELECT * FROM dossier_facts ORDER BY dossier_id").await.expect("facts");
+                    let s = giamsat_queries::run_sql(&ctx, "SELECT * FROM dossier_states ORDER BY dossier_id, valid_from").await.expect("states");
+                    (
+                        giamsat_queries::arrow::util::pretty::pretty_format_batches(&b).expect("fmt").to_string(),
+                        giamsat_queries::arrow::util::pretty::pretty_format_batches(&s).expect("fmt").to_string(),
+                    )
+                }
+            };
+            let incremental = dump(&wh).await;
+            wh.rebuild_facts().await.expect("rebuild");
+            assert_eq!(incremental, dump(&wh).await, "incremental facts equal a full rebuild");
             let ctx = giamsat_queries::session(&wh).await.expect("session");
             let other = common::Loaded { _dir: wdir, wh, ctx, counts: base.counts };
             for period in periods(seed, 4) {

@@ -311,6 +311,60 @@ fn quarantine_batch(q: &[QuarantineRow], now: i64) -> Result<RecordBatch, Wareho
     )?)
 }
 
+fn list_files(dir: &Path) -> HashSet<PathBuf> {
+    let mut out = HashSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.insert(p);
+            }
+        }
+    }
+    out
+}
+
+/// fsync the files created under `dir` since `before`, then their directories.
+fn sync_new_files(dir: &Path, before: &HashSet<PathBuf>) -> Result<(), WarehouseError> {
+    let mut dirs: HashSet<PathBuf> = HashSet::new();
+    for p in list_files(dir).difference(before) {
+        std::fs::File::open(p)?.sync_all()?;
+        let mut d = p.parent();
+        while let Some(x) = d {
+            dirs.insert(x.to_path_buf());
+            if x == dir {
+                break;
+            }
+            d = x.parent();
+        }
+    }
+    for d in dirs {
+        std::fs::File::open(&d)?.sync_all()?;
+    }
+    Ok(())
+}
+
+/// Cast a batch read back through DataFusion (string views etc.) to a table's schema.
+fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, WarehouseError> {
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = b
+                .column_by_name(f.name())
+                .ok_or_else(|| WarehouseError::Data(format!("missing column {}", f.name())))?;
+            Ok(datafusion::arrow::compute::cast(c, f.data_type())?)
+        })
+        .collect::<Result<Vec<_>, WarehouseError>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+}
+
 /// Current time in microseconds.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -365,13 +419,53 @@ impl Warehouse {
         mode: SaveMode,
         partitions: &[&str],
     ) -> Result<u64, WarehouseError> {
+        self.write_txn(name, batch, mode, partitions, &[]).await
+    }
+
+    /// Write one Delta commit, optionally recording an application transaction
+    /// (`app_id`, version 1) in the same commit, then fsync every file the commit
+    /// created and their directories: when this returns, the commit is on disk.
+    async fn write_txn(
+        &self,
+        name: &str,
+        batch: RecordBatch,
+        mode: SaveMode,
+        partitions: &[&str],
+        app_ids: &[String],
+    ) -> Result<u64, WarehouseError> {
+        let dir = self.table_path(name);
+        let before = list_files(&dir);
         let table = DeltaTable::try_from_url(self.table_url(name)?).await?;
         let mut w = table.write(vec![batch]).with_save_mode(mode);
         if !partitions.is_empty() {
             w = w.with_partition_columns(partitions.iter().map(|s| s.to_string()));
         }
+        if !app_ids.is_empty() {
+            w = w.with_commit_properties(
+                deltalake::kernel::transaction::CommitProperties::default()
+                    .with_application_transactions(
+                        app_ids
+                            .iter()
+                            .map(|a| deltalake::kernel::Transaction::new(a, 1))
+                            .collect(),
+                    ),
+            );
+        }
         let t = w.await?;
+        sync_new_files(&dir, &before)?;
         Ok(t.version().unwrap_or(0))
+    }
+
+    /// Whether a commit of `table` recorded the application transaction `app_id`.
+    pub async fn has_txn(&self, table: &str, app_id: &str) -> Result<bool, WarehouseError> {
+        let Some(t) = self.open_table(table).await? else {
+            return Ok(false);
+        };
+        let v = t
+            .snapshot()?
+            .transaction_version(t.log_store().as_ref(), app_id)
+            .await?;
+        Ok(v.is_some())
     }
 
     /// Read chosen columns of a table (all rows).
@@ -403,29 +497,34 @@ impl Warehouse {
         Ok(keys)
     }
 
-    /// Append events (already validated and de-duplicated) in one Delta commit.
-    pub async fn append_events(&self, events: &[Event]) -> Result<(), WarehouseError> {
+    /// Append events (already validated and de-duplicated) in one durable Delta commit
+    /// that also records the batches' idempotency keys (`app_ids`).
+    pub async fn append_events(
+        &self,
+        events: &[Event],
+        app_ids: &[String],
+    ) -> Result<(), WarehouseError> {
         if events.is_empty() {
             return Ok(());
         }
         let batch = events_to_batch(events, now_micros(), self.calendar.offset_micros())?;
-        self.write(EVENTS, batch, SaveMode::Append, &["month"])
+        self.write_txn(EVENTS, batch, SaveMode::Append, &["month"], app_ids)
             .await?;
         Ok(())
     }
 
-    /// Append quarantined records in one Delta commit.
-    pub async fn append_quarantine(&self, rows: &[QuarantineRow]) -> Result<(), WarehouseError> {
+    /// Append quarantined records in one durable Delta commit (with idempotency keys).
+    pub async fn append_quarantine(
+        &self,
+        rows: &[QuarantineRow],
+        app_ids: &[String],
+    ) -> Result<(), WarehouseError> {
         if rows.is_empty() {
             return Ok(());
         }
-        self.write(
-            QUARANTINE,
-            quarantine_batch(rows, now_micros())?,
-            SaveMode::Append,
-            &[],
-        )
-        .await?;
+        let batch = quarantine_batch(rows, now_micros())?;
+        self.write_txn(QUARANTINE, batch, SaveMode::Append, &[], app_ids)
+            .await?;
         Ok(())
     }
 
@@ -607,19 +706,117 @@ impl Warehouse {
         Ok(stamp)
     }
 
-    /// Rebuild the derived tables if events, catalog, calendar or rules changed since
-    /// they were built. Returns true when a rebuild happened.
-    pub async fn ensure_facts(&self) -> Result<bool, WarehouseError> {
+    /// Whether the derived tables are up to date with events, catalog, calendar and rules.
+    pub async fn facts_fresh(&self) -> Result<bool, WarehouseError> {
         let cur = self.current_stamp().await?;
         let stored: Option<FactsStamp> = std::fs::read_to_string(self.stamp_path())
             .ok()
             .and_then(|t| serde_json::from_str(&t).ok());
-        let fresh = stored.is_some_and(|s| {
+        Ok(stored.is_some_and(|s| {
             s.events_version == cur.events_version
                 && s.procedures_version == cur.procedures_version
                 && s.calendar == cur.calendar
                 && s.rules == cur.rules
-        }) && self.table_path(DOSSIER_FACTS).join("_delta_log").exists();
+        }) && self.table_path(DOSSIER_FACTS).join("_delta_log").exists())
+    }
+
+    /// Update the derived tables for the dossiers in `touched` only (their events were
+    /// just appended; the tables were fresh before). Equal to a full rebuild (tested).
+    pub async fn update_facts(
+        &self,
+        touched: &HashSet<String>,
+    ) -> Result<FactsStamp, WarehouseError> {
+        use datafusion::common::JoinType;
+        let mut stamp = self.current_stamp().await?;
+        let catalog = self.catalog().await?;
+        let ctx = SessionContext::new();
+        // the touched ids as a table: semi/anti joins, not a huge IN list
+        let ids_schema = Arc::new(Schema::new(vec![Field::new(
+            "touched_id",
+            DataType::Utf8,
+            false,
+        )]));
+        let ids_batch = RecordBatch::try_new(
+            ids_schema,
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(
+                touched.iter().map(String::as_str).collect::<Vec<_>>(),
+            ))],
+        )?;
+        ctx.register_batch("touched", ids_batch)?;
+        let ids = ctx.table("touched").await?;
+        let mut events = Vec::new();
+        if let Some(table) = self.open_table(EVENTS).await? {
+            table.update_datafusion_session(&ctx.state())?;
+            ctx.register_table(EVENTS, table.table_provider().await?)?;
+            let df = ctx.table(EVENTS).await?.join(
+                ids.clone(),
+                JoinType::LeftSemi,
+                &["dossier_id"],
+                &["touched_id"],
+                None,
+            )?;
+            events = events_from_batches(&df.collect().await?)?;
+        }
+        let deriver = Deriver {
+            calendar: &self.calendar,
+            rules: &self.config.rules,
+            catalog: &catalog,
+        };
+        let (facts, states) = deriver.derive_all(&events);
+        let keep = |name: &'static str, schema: SchemaRef| {
+            let ctx = ctx.clone();
+            let ids = ids.clone();
+            async move {
+                let Some(table) = self.open_table(name).await? else {
+                    return Ok::<Vec<RecordBatch>, WarehouseError>(Vec::new());
+                };
+                table.update_datafusion_session(&ctx.state())?;
+                ctx.register_table(name, table.table_provider().await?)?;
+                let df = ctx.table(name).await?.join(
+                    ids,
+                    JoinType::LeftAnti,
+                    &["dossier_id"],
+                    &["touched_id"],
+                    None,
+                )?;
+                df.collect()
+                    .await?
+                    .iter()
+                    .map(|b| conform(b, &schema))
+                    .collect()
+            }
+        };
+        let mut fb = keep(DOSSIER_FACTS, facts_schema()).await?;
+        fb.push(facts_batch(&facts)?);
+        let mut sb = keep(DOSSIER_STATES, states_schema()).await?;
+        sb.push(states_batch(&states)?);
+        let all_f = datafusion::arrow::compute::concat_batches(&facts_schema(), &fb)?;
+        let all_s = datafusion::arrow::compute::concat_batches(&states_schema(), &sb)?;
+        stamp.dossiers = all_f.num_rows();
+        stamp.states = all_s.num_rows();
+        self.write(DOSSIER_FACTS, all_f, SaveMode::Overwrite, &[])
+            .await?;
+        self.write(DOSSIER_STATES, all_s, SaveMode::Overwrite, &[])
+            .await?;
+        self.write_stamp(&stamp)?;
+        tracing::info!(touched = touched.len(), "dossier facts updated");
+        Ok(stamp)
+    }
+
+    fn write_stamp(&self, stamp: &FactsStamp) -> Result<(), WarehouseError> {
+        let text =
+            serde_json::to_string_pretty(stamp).map_err(|e| WarehouseError::Data(e.to_string()))?;
+        let tmp = self.stamp_path().with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, self.stamp_path())?;
+        Ok(())
+    }
+
+    /// Rebuild the derived tables if events, catalog, calendar or rules changed since
+    /// they were built. Returns true when a rebuild happened.
+    pub async fn ensure_facts(&self) -> Result<bool, WarehouseError> {
+        let fresh = self.facts_fresh().await?;
         if fresh {
             return Ok(false);
         }

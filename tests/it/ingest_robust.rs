@@ -1,0 +1,373 @@
+//! Ingest that loses nothing: HTTP push (roles, sources, idempotency, group commit) and
+//! crash tests that kill -9 the real binary at random moments.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::common::{self, request, start_server, BIN};
+
+fn cli(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string()
+}
+
+fn push(port: u16, token: &str, query: &str, key: Option<&str>, body: &str) -> common::Reply {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    let key = key
+        .map(|k| format!("Idempotency-Key: {k}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "POST /api/v1/events?{query} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n{key}Content-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("write");
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("read");
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("reply");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    common::Reply {
+        status,
+        headers: vec![],
+        body: buf[split + 4..].to_vec(),
+    }
+}
+
+fn counts(r: &common::Reply) -> (u64, u64, u64) {
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let n = |k: &str| v[k].as_u64().expect(k);
+    (n("accepted"), n("duplicates"), n("quarantined"))
+}
+
+#[test]
+fn http_push_roles_idempotency_and_group_commit() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let g = common::root().join("fixtures/golden");
+    cli(
+        &data,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            g.join("procedures.csv").to_str().expect("p"),
+        ],
+    );
+    let ingest = cli(
+        &data,
+        &["token", "add", "--role", "ingest", "--source", "gs"],
+    );
+    let admin = cli(&data, &["token", "add", "--role", "admin"]);
+    let viewer = cli(&data, &["token", "add", "--role", "viewer"]);
+    let (_server, port) = start_server(&data, &[]);
+    let body = std::fs::read_to_string(g.join("events.ndjson")).expect("fixture");
+
+    assert_eq!(push(port, &viewer, "source=gs", None, &body).status, 403);
+    assert_eq!(push(port, &ingest, "source=other", None, &body).status, 403);
+    assert_eq!(push(port, &ingest, "", None, &body).status, 400);
+    // 82 lines: 80 distinct events, one repeated line, one malformed line; the ingest
+    // token may not push G27's `dvcqg` record, which is quarantined, not dropped
+    assert_eq!(
+        counts(&push(port, &ingest, "source=gs", None, &body)),
+        (79, 1, 2)
+    );
+    // a retry with a key adds nothing; its second retry does not even re-quarantine
+    assert_eq!(
+        counts(&push(port, &ingest, "source=gs", Some("k1"), &body)),
+        (0, 80, 2)
+    );
+    assert_eq!(
+        counts(&push(port, &ingest, "source=gs", Some("k1"), &body)),
+        (0, 80, 0)
+    );
+    // the admin pushes the portal's record
+    let dvcqg_line = body
+        .lines()
+        .find(|l| l.contains("\"dvcqg\""))
+        .expect("G27 dvcqg line");
+    assert_eq!(
+        counts(&push(port, &admin, "source=dvcqg", None, dvcqg_line)),
+        (1, 0, 0)
+    );
+    // the pushed data is what reports see: the golden January
+    let jan = request(
+        port,
+        "GET",
+        "/api/v1/reports/bieu06?from=2026-01-01&to=2026-01-31",
+        Some(&admin),
+        None,
+    )
+    .json();
+    assert_eq!(
+        jan.as_array().and_then(|a| a.last()).expect("TOTAL")["total"],
+        15
+    );
+
+    // concurrent pushes of disjoint batches are all committed
+    let gen = tmp.path().join("gen");
+    cli(
+        &data,
+        &[
+            "generate",
+            "--out",
+            gen.to_str().expect("p"),
+            "--dossiers",
+            "200",
+            "--seed",
+            "4",
+        ],
+    );
+    let text = std::fs::read_to_string(gen.join("events.ndjson")).expect("gen");
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let chunks: Vec<String> = lines
+        .chunks(lines.len() / 8 + 1)
+        .map(|c| c.join("\n"))
+        .collect();
+    let admin2 = admin.clone();
+    let handles: Vec<_> = chunks
+        .into_iter()
+        .map(|c| {
+            let t = admin2.clone();
+            std::thread::spawn(move || counts(&push(port, &t, "source=hp-motcua", None, &c)))
+        })
+        .collect();
+    let total: u64 = handles
+        .into_iter()
+        .map(|h| h.join().expect("thread"))
+        .map(|(a, d, q)| a + d + q)
+        .sum();
+    assert_eq!(total, lines.len() as u64, "every line accounted for");
+    let n = request(port, "POST", "/api/v1/sql", Some(&admin), Some(r#"{"sql":"SELECT count(*) AS n, count(DISTINCT source || '/' || event_id) AS d FROM events"}"#)).json();
+    assert_eq!(n[0]["n"], n[0]["d"], "no duplicate event ids");
+}
+
+fn split_events(dir: &Path, dossiers: u64, seed: u64, parts: usize) -> (PathBuf, Vec<PathBuf>) {
+    let gen = dir.join("gen");
+    let out = Command::new(BIN)
+        .args([
+            "generate",
+            "--out",
+            gen.to_str().expect("p"),
+            "--dossiers",
+            &dossiers.to_string(),
+            "--seed",
+            &seed.to_string(),
+        ])
+        .output()
+        .expect("generate");
+    assert!(out.status.success());
+    let text = std::fs::read_to_string(gen.join("events.ndjson")).expect("events");
+    let lines: Vec<&str> = text.lines().collect();
+    let files = lines
+        .chunks(lines.len() / parts + 1)
+        .enumerate()
+        .map(|(i, c)| {
+            let p = gen.join(format!("part{i}.ndjson"));
+            std::fs::write(&p, c.join("\n")).expect("write");
+            p
+        })
+        .collect();
+    (gen.join("procedures.csv"), files)
+}
+
+fn outcome(data: &Path) -> (String, String) {
+    let count = cli(
+        data,
+        &[
+            "sql",
+            "SELECT count(*) AS n, count(DISTINCT source || '/' || event_id) AS d FROM events",
+            "--format",
+            "csv",
+        ],
+    );
+    let report = cli(
+        data,
+        &[
+            "report",
+            "bieu06",
+            "--from",
+            "2025-07-01",
+            "--to",
+            "2026-11-20",
+            "--group-by",
+            "commune",
+        ],
+    );
+    (count, report)
+}
+
+#[test]
+fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (procs, files) = split_events(tmp.path(), 300, 9, 8);
+    let clean = tmp.path().join("clean");
+    cli(
+        &clean,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            procs.to_str().expect("p"),
+        ],
+    );
+    let mut slowest = Duration::ZERO;
+    for f in &files {
+        let start = std::time::Instant::now();
+        cli(&clean, &["ingest", f.to_str().expect("p")]);
+        slowest = slowest.max(start.elapsed());
+    }
+    let want = outcome(&clean);
+    // kill at a random moment within a clean ingest's duration
+    let window = (slowest.as_millis() as u64).max(50);
+    let (n, d) = want
+        .0
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_once(','))
+        .expect("counts");
+    assert_eq!(n, d);
+
+    let crash = tmp.path().join("crash");
+    cli(
+        &crash,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            procs.to_str().expect("p"),
+        ],
+    );
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut killed = 0;
+    for i in 0..50 {
+        let f = &files[i % files.len()];
+        let mut child = Command::new(BIN)
+            .arg("--data")
+            .arg(&crash)
+            .arg("ingest")
+            .arg(f)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..window)));
+        if child.try_wait().expect("wait").is_none() {
+            killed += 1;
+        }
+        child.kill().ok(); // SIGKILL
+        child.wait().ok();
+    }
+    assert!(
+        killed >= 15,
+        "many runs must really be killed mid-way ({killed} of 50)"
+    );
+    for f in &files {
+        cli(&crash, &["ingest", f.to_str().expect("p")]);
+    }
+    assert_eq!(outcome(&crash), want);
+}
+
+#[test]
+fn kill_minus_nine_during_http_push_loses_and_doubles_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (procs, files) = split_events(tmp.path(), 300, 10, 4);
+    let bodies: Vec<String> = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).expect("read"))
+        .collect();
+    let clean = tmp.path().join("clean");
+    cli(
+        &clean,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            procs.to_str().expect("p"),
+        ],
+    );
+    for f in &files {
+        cli(&clean, &["ingest", f.to_str().expect("p")]);
+    }
+    let want = outcome(&clean);
+
+    let crash = tmp.path().join("crash");
+    cli(
+        &crash,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            procs.to_str().expect("p"),
+        ],
+    );
+    let token = cli(&crash, &["token", "add", "--role", "admin"]);
+    let mut rng = StdRng::seed_from_u64(766);
+    let mut killed_mid = 0;
+    for i in 0..50 {
+        let (server, port) = start_server(&crash, &[]);
+        let body = bodies[i % bodies.len()].clone();
+        let t = token.clone();
+        let key = format!("part-{}", i % bodies.len());
+        let h = std::thread::spawn(move || {
+            std::panic::catch_unwind(|| {
+                push(port, &t, "source=hp-motcua", Some(&key), &body).status
+            })
+            .ok()
+        });
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..600)));
+        drop(server); // kill -9
+        if h.join().expect("thread").is_none() {
+            killed_mid += 1;
+        }
+    }
+    assert!(
+        killed_mid >= 10,
+        "some pushes must be cut mid-way ({killed_mid})"
+    );
+    // the client retries everything, then the result equals a clean run
+    let (_server, port) = start_server(&crash, &[]);
+    for (i, b) in bodies.iter().enumerate() {
+        let r = push(
+            port,
+            &token,
+            "source=hp-motcua",
+            Some(&format!("part-{i}")),
+            b,
+        );
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    drop(_server);
+    let got = outcome(&crash);
+    assert_eq!(got.1, want.1, "Biểu 06 equals a clean run");
+    let v: Vec<&str> = got.0.lines().nth(1).expect("row").split(',').collect();
+    let w: Vec<&str> = want.0.lines().nth(1).expect("row").split(',').collect();
+    assert_eq!(v[0], v[1], "no duplicate event ids");
+    assert_eq!(v[0], w[0], "same number of events");
+}
