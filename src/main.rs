@@ -82,6 +82,11 @@ enum Cmd {
         #[arg(long, env = "GIAMSAT_TOKEN")]
         token: Option<String>,
     },
+    /// Quarantined records: list them, or replay them after fixing a profile.
+    Quarantine {
+        #[command(subcommand)]
+        cmd: QuarantineCmd,
+    },
     /// Manage access tokens (stored hashed under --data).
     Token {
         #[command(subcommand)]
@@ -93,6 +98,27 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value_t = 100_000)]
         dossiers: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum QuarantineCmd {
+    /// Records not yet replayed, oldest first (tab-separated).
+    List {
+        #[arg(long)]
+        source: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Re-parse quarantined records with a format (and fixed profile); those that now
+    /// parse are ingested, the rest stay.
+    Replay {
+        #[arg(long, default_value = "canonical")]
+        format: String,
+        #[arg(long)]
+        profile: Option<PathBuf>,
+        #[arg(long)]
+        source: Option<String>,
     },
 }
 
@@ -197,18 +223,7 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             profile,
             paths,
         } => {
-            let format = match (format.as_str(), &profile) {
-                ("csv", Some(p)) => Format::Csv(Box::new(
-                    giamsat_ingest::csvprofile::Profile::load(p).map_err(classify_ingest)?,
-                )),
-                ("csv", None) => return Err(bad("--format csv cần --profile TỆP.toml")),
-                (_, Some(_)) => return Err(bad("--profile chỉ dùng với --format csv")),
-                (f, None) => Format::parse(f).ok_or_else(|| {
-                    bad(format!(
-                        "định dạng không hợp lệ: {f} (canonical|dvcqg|csv|procedures)"
-                    ))
-                })?,
-            };
+            let format = parse_format(&format, profile.as_deref())?;
             let wh = open_wh(&cli.data)?;
             let counts = giamsat_ingest::ingest_paths(&wh, &format, source.as_deref(), &paths)
                 .await
@@ -294,6 +309,56 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             }
             serve(wh, &bind, port, cfg, None, query_rt).await?;
         }
+        Cmd::Quarantine {
+            cmd: QuarantineCmd::List { source, limit },
+        } => {
+            let wh = open_wh(&cli.data)?;
+            let rows = wh.unresolved_quarantine().await?;
+            let rows: Vec<_> = rows
+                .into_iter()
+                .filter(|q| source.is_none() || q.source == source)
+                .collect();
+            let mut out = std::io::stdout();
+            writeln!(out, "received_at\tsource\tinput:line\treason\toriginal")?;
+            for q in rows.iter().take(limit) {
+                let at = chrono::DateTime::from_timestamp_micros(q.received_at)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default();
+                let orig: String = String::from_utf8_lossy(&q.original)
+                    .replace(['\n', '\t'], " ")
+                    .chars()
+                    .take(160)
+                    .collect();
+                writeln!(
+                    out,
+                    "{at}\t{}\t{}:{}\t{}\t{orig}",
+                    q.source.as_deref().unwrap_or("-"),
+                    q.input,
+                    q.line,
+                    q.reason
+                )?;
+            }
+            eprintln!(
+                "{} bản ghi đang cách ly ({} hiển thị)",
+                rows.len(),
+                rows.len().min(limit)
+            );
+        }
+        Cmd::Quarantine {
+            cmd:
+                QuarantineCmd::Replay {
+                    format,
+                    profile,
+                    source,
+                },
+        } => {
+            let format = parse_format(&format, profile.as_deref())?;
+            let wh = open_wh(&cli.data)?;
+            let c = giamsat_ingest::replay_quarantine(&wh, &format, source.as_deref())
+                .await
+                .map_err(classify_ingest)?;
+            println!("{}", serde_json::to_string(&c)?);
+        }
         Cmd::Token {
             cmd:
                 TokenCmd::Add {
@@ -362,6 +427,22 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--format` (+ `--profile`) → an input format; a bad profile fails before any data is read.
+fn parse_format(format: &str, profile: Option<&Path>) -> anyhow::Result<Format> {
+    Ok(match (format, profile) {
+        ("csv", Some(p)) => Format::Csv(Box::new(
+            giamsat_ingest::csvprofile::Profile::load(p).map_err(classify_ingest)?,
+        )),
+        ("csv", None) => return Err(bad("--format csv cần --profile TỆP.toml")),
+        (_, Some(_)) => return Err(bad("--profile chỉ dùng với --format csv")),
+        (f, None) => Format::parse(f).ok_or_else(|| {
+            bad(format!(
+                "định dạng không hợp lệ: {f} (canonical|dvcqg|csv|procedures)"
+            ))
+        })?,
+    })
 }
 
 fn admin_entry(token: &str) -> giamsat_api::auth::TokenEntry {

@@ -185,6 +185,16 @@ impl Profile {
     }
 }
 
+fn mini_csv(header: &csv::StringRecord, row: &csv::StringRecord, delimiter: u8) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .from_writer(Vec::new());
+    let _ = w.write_record(header);
+    let _ = w.write_record(row);
+    w.into_inner().unwrap_or_default()
+}
+
 /// Parse CSV inputs with a profile; `source` overrides the profile's.
 pub fn parse(
     inputs: &[Input],
@@ -236,11 +246,8 @@ pub fn parse(
             match row {
                 Err(e) => bad.push(quarantine(format!("CSV sai: {e}"), Vec::new())),
                 Ok(row) => {
-                    let original = row
-                        .iter()
-                        .collect::<Vec<_>>()
-                        .join(&profile.delimiter)
-                        .into_bytes();
+                    // the row with its header, as a small CSV document: replayable on its own
+                    let original = mini_csv(&header, &row, profile.delimiter.as_bytes()[0]);
                     match profile
                         .record(&header, &row, source)
                         .and_then(|rec| canonical::parse_event(&rec, Some(source)))

@@ -221,6 +221,74 @@ pub async fn commit_batches(
     Ok(counts)
 }
 
+/// What a quarantine replay did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ReplayCounts {
+    /// Quarantined records that now parse and were turned into events.
+    pub replayed: u64,
+    /// Events those records gave that were new.
+    pub accepted: u64,
+    pub duplicates: u64,
+    /// Records still in quarantine (of the selected source).
+    pub still_quarantined: u64,
+}
+
+/// Re-parse unresolved quarantined records of `source` (all when None) with `format`
+/// (e.g. after fixing a mapping profile); those that now parse are committed and marked
+/// resolved, the others stay.
+pub async fn replay_quarantine(
+    wh: &Warehouse,
+    format: &Format,
+    source: Option<&str>,
+) -> Result<ReplayCounts, IngestError> {
+    let mut events = Vec::new();
+    let mut resolved = Vec::new();
+    let mut still = 0u64;
+    for q in wh.unresolved_quarantine().await? {
+        if source.is_some_and(|s| q.source.as_deref() != Some(s)) {
+            continue;
+        }
+        let input = vec![Input {
+            name: q.input.clone(),
+            bytes: q.original.clone(),
+        }];
+        let src = source.or(q.source.as_deref());
+        let (good, bad) = match format {
+            Format::Canonical => parse_canonical(&input, src),
+            Format::Dvcqg => dvcqg::parse(&input, src.unwrap_or("dvcqg")),
+            Format::Csv(p) => csvprofile::parse(&input, p, src)?,
+            Format::Procedures => {
+                return Err(IngestError::Input(
+                    "replay dùng cho sự kiện, không cho danh mục thủ tục".into(),
+                ))
+            }
+        };
+        if bad.is_empty() && !good.is_empty() {
+            events.extend(good);
+            resolved.push(q.record_id);
+        } else {
+            still += 1;
+        }
+    }
+    let counts = commit_batches(
+        wh,
+        vec![Batch {
+            events,
+            quarantine: Vec::new(),
+            key: None,
+        }],
+    )
+    .await?;
+    let c = counts.into_iter().next().unwrap_or_default();
+    wh.mark_resolved(&resolved).await?;
+    Ok(ReplayCounts {
+        replayed: resolved.len() as u64,
+        accepted: c.accepted,
+        duplicates: c.duplicates,
+        still_quarantined: still,
+    })
+}
+
 /// The idempotency key of a file batch: checksum of the format, source and bytes.
 pub fn batch_key(format: &Format, source: Option<&str>, inputs: &[Input]) -> String {
     use sha2::{Digest, Sha256};

@@ -327,3 +327,172 @@ fn generate_ingest_report_reingest_and_serve() {
     assert!(page.contains("Biểu 06"));
     drop(server);
 }
+
+#[test]
+fn dvcqg_and_csv_formats_through_the_cli_with_quarantine_replay() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let root = crate::common::root();
+    let f = |p: &str| root.join(p).to_str().expect("p").to_string();
+    let ingest = |args: &[&str]| json_line(&ok(&run(&data, args)));
+    let counts = |v: &Value| {
+        (
+            v["accepted"].as_u64(),
+            v["duplicates"].as_u64(),
+            v["quarantined"].as_u64(),
+        )
+    };
+
+    // dvcqg: envelope (5 + 3 events, 3 repeats inside the records), bare progress array,
+    // and one record per line with a resend, a bad date and a refused dossier
+    let env = ingest(&[
+        "ingest",
+        "--format",
+        "dvcqg",
+        &f("fixtures/dvcqg/dongbo_envelope.json"),
+    ]);
+    assert_eq!(counts(&env), (Some(8), Some(3), Some(0)), "{env}");
+    let prog = ingest(&[
+        "ingest",
+        "--format",
+        "dvcqg",
+        &f("fixtures/dvcqg/tiendo_array.json"),
+    ]);
+    assert_eq!(counts(&prog), (Some(2), Some(0), Some(0)), "{prog}");
+    let lines = ingest(&[
+        "ingest",
+        "--format",
+        "dvcqg",
+        &f("fixtures/dvcqg/records.ndjson"),
+    ]);
+    assert_eq!(counts(&lines), (Some(6), Some(6), Some(1)), "{lines}");
+    let s = ok(&run(
+        &data,
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM events WHERE source = 'dvcqg'",
+            "--format",
+            "csv",
+        ],
+    ));
+    assert_eq!(s.lines().nth(1), Some("16"));
+    // resending everything adds nothing
+    let again = ingest(&[
+        "ingest",
+        "--format",
+        "dvcqg",
+        &f("fixtures/dvcqg/records.ndjson"),
+    ]);
+    assert_eq!(again["accepted"], 0);
+
+    // csv with profiles
+    let hotich = ingest(&[
+        "ingest",
+        "--format",
+        "csv",
+        "--profile",
+        &f("ingest/profiles/bo-tuphap-hotich.toml"),
+        &f("fixtures/csv/hotich.csv"),
+    ]);
+    assert_eq!(
+        counts(&hotich),
+        (Some(8), Some(0), Some(2)),
+        "unknown status and 31/02: {hotich}"
+    );
+    let hkd = ingest(&[
+        "ingest",
+        "--format",
+        "csv",
+        "--profile",
+        &f("ingest/profiles/dkkd-hokinhdoanh.toml"),
+        &f("fixtures/csv/hokinhdoanh.csv"),
+    ]);
+    assert_eq!(counts(&hkd), (Some(5), Some(0), Some(1)), "{hkd}");
+    let paid = ok(&run(
+        &data,
+        &[
+            "sql",
+            "SELECT count(*) AS n FROM events WHERE source = 'bo-dkkd' AND paid_online",
+            "--format",
+            "csv",
+        ],
+    ));
+    assert_eq!(paid.lines().nth(1), Some("3"), "1 and có are true");
+
+    // a bad profile is refused before any data is read
+    let bad_profile = tmp.path().join("bad.toml");
+    std::fs::write(
+        &bad_profile,
+        "date_format = \"%d/%m/%Y\"\n[columns]\n\"Số hồ sơ\" = \"dossier_number\"\n",
+    )
+    .expect("w");
+    let fresh = tmp.path().join("fresh");
+    bad_input(
+        &run(
+            &fresh,
+            &[
+                "ingest",
+                "--format",
+                "csv",
+                "--profile",
+                bad_profile.to_str().expect("p"),
+                &f("fixtures/csv/hotich.csv"),
+            ],
+        ),
+        "dossier_number",
+    );
+    assert!(!fresh.join("tables/events").exists(), "nothing written");
+    bad_input(
+        &run(
+            &data,
+            &["ingest", "--format", "csv", &f("fixtures/csv/hotich.csv")],
+        ),
+        "--profile",
+    );
+
+    // quarantine: list, then replay after fixing the profile
+    let list = ok(&run(
+        &data,
+        &["quarantine", "list", "--source", "bo-tuphap"],
+    ));
+    assert_eq!(list.lines().count(), 3, "header + 2 records:\n{list}");
+    assert!(list.contains("Đã chuyển cấp trên") && list.contains("31/02/2026"));
+    let fixed = tmp.path().join("fixed.toml");
+    let profile = std::fs::read_to_string(root.join("ingest/profiles/bo-tuphap-hotich.toml"))
+        .expect("profile");
+    std::fs::write(
+        &fixed,
+        profile.replace(
+            "[channel]",
+            "\"Đã chuyển cấp trên\" = \"transferred\"\n\n[channel]",
+        ),
+    )
+    .expect("w");
+    let r = json_line(&ok(&run(
+        &data,
+        &[
+            "quarantine",
+            "replay",
+            "--format",
+            "csv",
+            "--profile",
+            fixed.to_str().expect("p"),
+            "--source",
+            "bo-tuphap",
+        ],
+    )));
+    assert_eq!(
+        (
+            r["replayed"].as_u64(),
+            r["accepted"].as_u64(),
+            r["still_quarantined"].as_u64()
+        ),
+        (Some(1), Some(1), Some(1)),
+        "{r}"
+    );
+    let list = ok(&run(
+        &data,
+        &["quarantine", "list", "--source", "bo-tuphap"],
+    ));
+    assert_eq!(list.lines().count(), 2, "only 31/02 is left:\n{list}");
+}

@@ -371,3 +371,73 @@ fn kill_minus_nine_during_http_push_loses_and_doubles_nothing() {
     assert_eq!(v[0], v[1], "no duplicate event ids");
     assert_eq!(v[0], w[0], "same number of events");
 }
+
+#[test]
+fn ten_thousand_bad_records_among_a_million_good_ones() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let path = tmp.path().join("big.ndjson");
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&path).expect("create"));
+    let kinds = ["received", "processing", "resolved", "returned"];
+    let mut good = 0u64;
+    let mut bad = 0u64;
+    for d in 0..250_000u64 {
+        let day = 2 + d % 25;
+        for (k, kind) in kinds.iter().enumerate() {
+            writeln!(
+                w,
+                r#"{{"source":"hp-motcua","dossier_id":"D{d:07}","type":"{kind}","at":"2026-03-{day:02}T{:02}:{:02}:00+07:00","field_code":"CT"}}"#,
+                8 + k,
+                d % 60
+            )
+            .expect("write");
+            good += 1;
+            if good % 100 == 0 {
+                let line = match bad % 5 {
+                    0 => format!(
+                        r#"{{"source":"hp-motcua","dossier_id":"B{bad}","type":"received","at":"2026-02-30T08:00:00+07:00"}}"#
+                    ),
+                    1 => format!(
+                        r#"{{"source":"hp-motcua","dossier_id":"B{bad}","type":"recieved","at":"2026-03-02T08:00:00+07:00"}}"#
+                    ),
+                    2 => format!(
+                        r#"{{"source":"HP MOTCUA","dossier_id":"B{bad}","type":"received","at":"2026-03-02T08:00:00+07:00"}}"#
+                    ),
+                    3 => format!(
+                        r#"{{"source":"hp-motcua","type":"received","at":"2026-03-02T08:00:00+07:00","x":{bad}}}"#
+                    ),
+                    _ => {
+                        format!(r#"{{"source":"hp-motcua","dossier_id":"B{bad}","type":"received""#)
+                    }
+                };
+                writeln!(w, "{line}").expect("write");
+                bad += 1;
+            }
+        }
+    }
+    w.flush().expect("flush");
+    drop(w);
+    assert_eq!((good, bad), (1_000_000, 10_000));
+    let data = tmp.path().join("data");
+    let c: serde_json::Value =
+        serde_json::from_str(&cli(&data, &["ingest", path.to_str().expect("p")])).expect("json");
+    assert_eq!(c["accepted"], 1_000_000, "{c}");
+    assert_eq!(c["quarantined"], 10_000, "{c}");
+    assert_eq!(c["duplicates"], 0, "{c}");
+    let q = cli(
+        &data,
+        &[
+            "sql",
+            "SELECT (SELECT count(*) FROM events) AS events, count(*) AS quarantined, \
+             count(DISTINCT reason) > 5 AS varied, min(length(reason)) > 0 AS reasons, \
+             min(length(encode(original, 'hex'))) > 0 AS bytes FROM quarantine",
+            "--format",
+            "csv",
+        ],
+    );
+    assert_eq!(
+        q.lines().nth(1),
+        Some("1000000,10000,true,true,true"),
+        "{q}"
+    );
+}

@@ -38,6 +38,21 @@ pub const QUARANTINE: &str = "quarantine";
 pub const PROCEDURES: &str = "procedures";
 pub const DOSSIER_FACTS: &str = "dossier_facts";
 pub const DOSSIER_STATES: &str = "dossier_states";
+/// Quarantined records that a replay turned into events (the quarantine stays append-only).
+pub const QUARANTINE_RESOLVED: &str = "quarantine_resolved";
+
+/// A stored quarantined record.
+#[derive(Debug, Clone)]
+pub struct StoredQuarantine {
+    /// Stable id: digest of input, line and original bytes.
+    pub record_id: String,
+    pub source: Option<String>,
+    pub received_at: i64,
+    pub input: String,
+    pub line: i64,
+    pub reason: String,
+    pub original: Vec<u8>,
+}
 
 /// A quarantined record: why, and its original bytes.
 #[derive(Debug, Clone)]
@@ -524,6 +539,102 @@ impl Warehouse {
         }
         let batch = quarantine_batch(rows, now_micros())?;
         self.write_txn(QUARANTINE, batch, SaveMode::Append, &[], app_ids)
+            .await?;
+        Ok(())
+    }
+
+    /// Quarantined records not yet resolved by a replay, oldest first.
+    pub async fn unresolved_quarantine(&self) -> Result<Vec<StoredQuarantine>, WarehouseError> {
+        use datafusion::arrow::array::{Array, BinaryArray};
+        use sha2::{Digest, Sha256};
+        let mut resolved = HashSet::new();
+        for b in self.read(QUARANTINE_RESOLVED, "record_id").await? {
+            let ids = event::string_col(&b, "record_id")?;
+            for i in 0..b.num_rows() {
+                resolved.insert(ids.value(i).to_string());
+            }
+        }
+        let mut out = Vec::new();
+        for b in self
+            .read(
+                QUARANTINE,
+                "source, received_at, input, line, reason, original",
+            )
+            .await?
+        {
+            let (src, at, input, reason) = (
+                event::string_col(&b, "source")?,
+                event::ts_col(&b, "received_at")?,
+                event::string_col(&b, "input")?,
+                event::string_col(&b, "reason")?,
+            );
+            let line = datafusion::arrow::compute::cast(
+                b.column_by_name("line")
+                    .ok_or_else(|| WarehouseError::Data("line".into()))?,
+                &DataType::Int64,
+            )?;
+            let line = line
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .ok_or_else(|| WarehouseError::Data("line".into()))?
+                .clone();
+            let orig = datafusion::arrow::compute::cast(
+                b.column_by_name("original")
+                    .ok_or_else(|| WarehouseError::Data("original".into()))?,
+                &DataType::Binary,
+            )?;
+            let orig = orig
+                .as_any()
+                .downcast_ref::<BinaryArray>()
+                .ok_or_else(|| WarehouseError::Data("original".into()))?
+                .clone();
+            for i in 0..b.num_rows() {
+                let mut h = Sha256::new();
+                h.update(input.value(i).as_bytes());
+                h.update(line.value(i).to_le_bytes());
+                h.update(orig.value(i));
+                let record_id = hex::encode(&h.finalize()[..16]);
+                if resolved.contains(&record_id) {
+                    continue;
+                }
+                out.push(StoredQuarantine {
+                    record_id,
+                    source: (!src.is_null(i)).then(|| src.value(i).to_string()),
+                    received_at: at.value(i),
+                    input: input.value(i).to_string(),
+                    line: line.value(i),
+                    reason: reason.value(i).to_string(),
+                    original: orig.value(i).to_vec(),
+                });
+            }
+        }
+        out.sort_by(|a, b| {
+            (a.received_at, &a.input, a.line).cmp(&(b.received_at, &b.input, b.line))
+        });
+        // the same record quarantined twice (re-sent) is listed once
+        let mut seen = HashSet::new();
+        out.retain(|q| seen.insert(q.record_id.clone()));
+        Ok(out)
+    }
+
+    /// Record that these quarantined records were replayed into events.
+    pub async fn mark_resolved(&self, record_ids: &[String]) -> Result<(), WarehouseError> {
+        if record_ids.is_empty() {
+            return Ok(());
+        }
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("record_id", DataType::Utf8, false),
+            Field::new("resolved_at", ts(), false),
+        ]));
+        let now = now_micros();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                strings(record_ids, |r| Some(r.as_str())),
+                times(record_ids, |_| Some(now)),
+            ],
+        )?;
+        self.write(QUARANTINE_RESOLVED, batch, SaveMode::Append, &[])
             .await?;
         Ok(())
     }
