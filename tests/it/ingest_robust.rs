@@ -392,7 +392,7 @@ fn ten_thousand_bad_records_among_a_million_good_ones() {
             )
             .expect("write");
             good += 1;
-            if good % 100 == 0 {
+            if good.is_multiple_of(100) {
                 let line = match bad % 5 {
                     0 => format!(
                         r#"{{"source":"hp-motcua","dossier_id":"B{bad}","type":"received","at":"2026-02-30T08:00:00+07:00"}}"#
