@@ -1,4 +1,4 @@
-//! Golden fixture (`fixtures/golden/`): 32 dossiers, every rule of DOMAIN.md "Time rules",
+//! Golden fixture (`fixtures/golden/`): 33 dossiers, every rule of DOMAIN.md "Time rules",
 //! with the Biểu 06 of four periods worked out by hand.
 //!
 //! Calendar facts used below (holidays_vn.csv): Thu 1/1 and Fri 2/1/2026 off, Sat 10/1/2026
@@ -52,6 +52,9 @@
 //! * G32 rcv Sun 1/2 00:00:00 exactly → February. P1 computed Mon 2/2 17:00, resolved 2/2 11:00 → on the day.
 //! * G33 rcv Sat 31/1 23:59:59 → January; in progress (in time) at 1/2 00:00; computed Mon 2/2 17:00;
 //!   resolved 2/2 09:00 → on the day.
+//! * G34 (HT, online) rcv Mon 16/3 08:00, due 19/3 08:00; one supplement round Tue 17/3 09:00 →
+//!   Wed 18/3 09:00 reported by both `gs` and `dvcqg` (one request, not two); resolved Thu 19/3
+//!   10:00; judged 19/3 10:00 − 24 h = 18/3 10:00 → early. (No subtraction: late. Dates only: early.)
 //!
 //! Fields: P1/U2 → CT, P2 → HT, P3 → DD, U1 → KHAC. Communes: G01–G16 11311 (Hồng Bàng),
 //! the rest 11224 (Khúc Thừa Dụ).
@@ -108,11 +111,11 @@ async fn golden_bieu06_four_periods() {
     assert_eq!(
         w.counts,
         giamsat_ingest::IngestCounts {
-            accepted: 80,
+            accepted: 86,
             duplicates: 1,
             quarantined: 1
         },
-        "82 lines: one duplicate (G26), one malformed (G99)"
+        "88 lines: one duplicate (G26), one malformed (G99)"
     );
 
     // January 2026
@@ -143,9 +146,9 @@ async fn golden_bieu06_four_periods() {
     let q1 = rows(&[
         ("CT", 6, 4, 0, 2, 5, 3, 0, 0),
         ("DD", 2, 1, 1, 3, 0, 1, 0, 0),
-        ("HT", 11, 2, 0, 5, 3, 3, 1, 1),
+        ("HT", 12, 2, 0, 6, 3, 3, 1, 1),
         ("KHAC", 1, 0, 0, 0, 0, 0, 1, 0),
-        ("TOTAL", 20, 7, 1, 10, 8, 7, 2, 1),
+        ("TOTAL", 21, 7, 1, 11, 8, 7, 2, 1),
     ]);
     assert_eq!(
         numbers(&report(&w, "2026-01-01", "2026-03-31", None, GroupBy::Field).await),
@@ -256,6 +259,7 @@ async fn golden_due_times_and_classes() {
         ("G28", "2026-03-26T01:00:00Z", "reported", "early"),
         ("G30", "", "none", "on_day"),
         ("G33", "2026-02-02T10:00:00Z", "computed", "on_day"),
+        ("G34", "2026-03-19T01:00:00Z", "reported", "early"),
     ] {
         let (gd, gk, gc) = got.get(id).unwrap_or_else(|| panic!("{id} missing"));
         let gd = gd.replace(' ', "T").replace("+00:00", "Z");
@@ -283,9 +287,9 @@ async fn golden_rule_variants() {
         rows(&[
             ("CT", 6, 4, 0, 2, 5, 3, 0, 0),
             ("DD", 2, 1, 1, 3, 0, 1, 0, 0),
-            ("HT", 11, 2, 0, 3, 3, 5, 1, 1),
+            ("HT", 12, 2, 0, 3, 3, 6, 1, 1),
             ("KHAC", 1, 0, 0, 0, 0, 0, 1, 0),
-            ("TOTAL", 20, 7, 1, 8, 8, 9, 2, 1),
+            ("TOTAL", 21, 7, 1, 8, 8, 10, 2, 1),
         ])
     );
 
@@ -298,9 +302,9 @@ async fn golden_rule_variants() {
         rows(&[
             ("CT", 6, 4, 0, 2, 7, 1, 0, 0),
             ("DD", 2, 1, 1, 3, 0, 1, 0, 0),
-            ("HT", 11, 2, 0, 5, 4, 2, 1, 1),
+            ("HT", 12, 2, 0, 6, 4, 2, 1, 1),
             ("KHAC", 1, 0, 0, 0, 0, 0, 1, 0),
-            ("TOTAL", 20, 7, 1, 10, 11, 4, 2, 1),
+            ("TOTAL", 21, 7, 1, 11, 11, 4, 2, 1),
         ])
     );
 

@@ -92,20 +92,20 @@ fn http_push_roles_idempotency_and_group_commit() {
     assert_eq!(push(port, &viewer, "source=gs", None, &body).status, 403);
     assert_eq!(push(port, &ingest, "source=other", None, &body).status, 403);
     assert_eq!(push(port, &ingest, "", None, &body).status, 400);
-    // 82 lines: 80 distinct events, one repeated line, one malformed line; the ingest
-    // token may not push G27's `dvcqg` record, which is quarantined, not dropped
+    // 88 lines: 86 distinct events, one repeated line, one malformed line; the ingest
+    // token may not push the three `dvcqg` records (G27, G34): quarantined, not dropped
     assert_eq!(
         counts(&push(port, &ingest, "source=gs", None, &body)),
-        (79, 1, 2)
+        (83, 1, 4)
     );
     // a retry with a key adds nothing; its second retry does not even re-quarantine
     assert_eq!(
         counts(&push(port, &ingest, "source=gs", Some("k1"), &body)),
-        (0, 80, 2)
+        (0, 84, 4)
     );
     assert_eq!(
         counts(&push(port, &ingest, "source=gs", Some("k1"), &body)),
-        (0, 80, 0)
+        (0, 84, 0)
     );
     // the admin pushes the portal's record
     let dvcqg_line = body
@@ -237,15 +237,15 @@ fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
             procs.to_str().expect("p"),
         ],
     );
-    let mut slowest = Duration::ZERO;
+    let mut fastest = Duration::MAX;
     for f in &files {
         let start = std::time::Instant::now();
         cli(&clean, &["ingest", f.to_str().expect("p")]);
-        slowest = slowest.max(start.elapsed());
+        fastest = fastest.min(start.elapsed());
     }
     let want = outcome(&clean);
-    // kill at a random moment within a clean ingest's duration
-    let window = (slowest.as_millis() as u64).max(50);
+    // kill at a random moment within the fastest clean ingest's duration
+    let window = (fastest.as_millis() as u64).max(20);
     let (n, d) = want
         .0
         .lines()
@@ -265,9 +265,12 @@ fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
         ],
     );
     let mut rng = StdRng::seed_from_u64(2026);
+    // keep killing at random moments until 50 kills landed while an ingest was running
     let mut killed = 0;
-    for i in 0..50 {
-        let f = &files[i % files.len()];
+    let mut attempts = 0;
+    while killed < 50 && attempts < 400 {
+        let f = &files[attempts % files.len()];
+        attempts += 1;
         let mut child = Command::new(BIN)
             .arg("--data")
             .arg(&crash)
@@ -284,9 +287,9 @@ fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
         child.kill().ok(); // SIGKILL
         child.wait().ok();
     }
-    assert!(
-        killed >= 15,
-        "many runs must really be killed mid-way ({killed} of 50)"
+    assert_eq!(
+        killed, 50,
+        "50 ingests killed mid-way ({attempts} attempts)"
     );
     for f in &files {
         cli(&crash, &["ingest", f.to_str().expect("p")]);
@@ -348,8 +351,8 @@ fn kill_minus_nine_during_http_push_loses_and_doubles_nothing() {
         }
     }
     assert!(
-        killed_mid >= 10,
-        "some pushes must be cut mid-way ({killed_mid})"
+        killed_mid >= 5,
+        "some pushes must be cut mid-way ({killed_mid} of 50)"
     );
     // the client retries everything, then the result equals a clean run
     let (_server, port) = start_server(&crash, &[]);

@@ -156,7 +156,13 @@ fn naive_bieu06(
         let seen: Vec<&&Event> = evs.iter().filter(|e| e.at <= eval).collect();
         let reported = seen.iter().rev().find_map(|e| e.due_at);
         let (mut requests, mut open, mut wall, mut work) = (0, Vec::new(), 0i64, 0i64);
+        let mut last: Option<(i64, EventType)> = None;
         for e in &seen {
+            // one step reported by two systems at the same instant counts once
+            if last == Some((e.at, kind(e))) {
+                continue;
+            }
+            last = Some((e.at, kind(e)));
             match kind(e) {
                 EventType::SupplementRequested => {
                     requests += 1;

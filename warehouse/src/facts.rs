@@ -160,10 +160,18 @@ impl Deriver<'_> {
         let mut open: Vec<i64> = Vec::new();
         let mut closed_wall = 0;
         let mut closed_work = 0;
+        let mut prev: Option<(i64, EventType)> = None;
         for e in evs.iter().take_while(|e| e.at <= cutoff) {
             if let Some(d) = e.due_at {
                 // events are sorted, so the last one seen is the latest by `at`
                 reported = Some(d);
+            }
+            // the same step reported by several systems (same type, same instant) is one
+            // step: a request synced by the one-stop system and the portal is one request
+            let repeat = prev == Some((e.at, e.kind));
+            prev = Some((e.at, e.kind));
+            if repeat {
+                continue;
             }
             match e.kind {
                 EventType::SupplementRequested => {
