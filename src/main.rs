@@ -225,9 +225,24 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
         } => {
             let format = parse_format(&format, profile.as_deref())?;
             let wh = open_wh(&cli.data)?;
-            let counts = giamsat_ingest::ingest_paths(&wh, &format, source.as_deref(), &paths)
-                .await
-                .map_err(classify_ingest)?;
+            let inputs = giamsat_ingest::read_inputs(&paths).map_err(classify_ingest)?;
+            let bar = progress_bar(inputs.iter().map(|i| i.bytes.len() as u64).sum());
+            let report = |step: giamsat_ingest::Step| match step {
+                giamsat_ingest::Step::Parsed(n) => bar.inc(n),
+                giamsat_ingest::Step::Committing => {
+                    bar.set_message("đang ghi vào kho (fsync, dữ kiện hồ sơ)…")
+                }
+            };
+            let counts = giamsat_ingest::ingest_inputs_with(
+                &wh,
+                &format,
+                source.as_deref(),
+                inputs,
+                &report,
+            )
+            .await
+            .map_err(classify_ingest)?;
+            bar.finish_and_clear();
             println!("{}", serde_json::to_string(&counts)?);
         }
         Cmd::Report {
@@ -427,6 +442,23 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A progress bar on stderr for long ingests, only on a terminal and outside CI.
+fn progress_bar(total: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() || total < 8 << 20 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg} [{bar:40}] {bytes}/{total_bytes} ({bytes_per_sec}, còn {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("đang đọc và kiểm tra");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 /// `--format` (+ `--profile`) → an input format; a bad profile fails before any data is read.

@@ -563,7 +563,7 @@ pub struct IngestReply {
     post,
     path = "/api/v1/events",
     params(EventsQuery, ("Idempotency-Key" = Option<String>, Header, description = "Retry key of the batch")),
-    request_body(content = String, content_type = "application/x-ndjson", description = "One record per line"),
+    request_body(content = String, content_type = "text/plain", description = "NDJSON text, one record per line (any content type is accepted, e.g. application/x-ndjson)"),
     responses(
         (status = 200, description = "Committed", body = IngestReply),
         (status = 400, description = "Bad parameters", body = ErrorBody),

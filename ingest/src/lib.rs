@@ -103,10 +103,34 @@ pub fn parse_canonical(
     inputs: &[Input],
     default_source: Option<&str>,
 ) -> (Vec<Event>, Vec<QuarantineRow>) {
+    parse_canonical_with(inputs, default_source, &|_| {})
+}
+
+/// What a long ingest reports as it goes (for a progress bar).
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    /// This many more input bytes were parsed.
+    Parsed(u64),
+    /// Parsing is over; the batch is being committed.
+    Committing,
+}
+
+/// [`parse_canonical`], reporting parsed bytes about every MiB.
+pub fn parse_canonical_with(
+    inputs: &[Input],
+    default_source: Option<&str>,
+    progress: &(dyn Fn(Step) + Sync),
+) -> (Vec<Event>, Vec<QuarantineRow>) {
     let mut good = Vec::new();
     let mut bad = Vec::new();
+    let mut pending = 0u64;
     for input in inputs {
         for (no, line) in lines(&input.bytes) {
+            pending += line.len() as u64 + 1;
+            if pending >= 1 << 20 {
+                progress(Step::Parsed(pending));
+                pending = 0;
+            }
             match canonical::parse_event(line, default_source) {
                 Ok(e) => good.push(e),
                 Err(reason) => bad.push(QuarantineRow {
@@ -121,6 +145,7 @@ pub fn parse_canonical(
             }
         }
     }
+    progress(Step::Parsed(pending));
     (good, bad)
 }
 
@@ -309,18 +334,22 @@ pub async fn ingest_paths(
     paths: &[PathBuf],
 ) -> Result<IngestCounts, IngestError> {
     let inputs = read_inputs(paths)?;
-    ingest_inputs(wh, format, default_source, inputs).await
+    ingest_inputs_with(wh, format, default_source, inputs, &|_| {}).await
 }
 
-/// Ingest inputs already in memory (files or an HTTP body) as one batch.
-pub async fn ingest_inputs(
+/// Ingest inputs already in memory (files or an HTTP body) as one batch, reporting
+/// progress.
+pub async fn ingest_inputs_with(
     wh: &Warehouse,
     format: &Format,
     default_source: Option<&str>,
     inputs: Vec<Input>,
+    progress: &(dyn Fn(Step) + Sync),
 ) -> Result<IngestCounts, IngestError> {
+    let total: u64 = inputs.iter().map(|i| i.bytes.len() as u64).sum();
     let key = Some(batch_key(format, default_source, &inputs));
     let one = |events, quarantine| async {
+        progress(Step::Committing);
         let counts = commit_batches(
             wh,
             vec![Batch {
@@ -334,7 +363,7 @@ pub async fn ingest_inputs(
     };
     match format {
         Format::Canonical => {
-            let (good, bad) = parse_canonical(&inputs, default_source);
+            let (good, bad) = parse_canonical_with(&inputs, default_source, progress);
             tracing::info!(
                 good = good.len(),
                 bad = bad.len(),
@@ -344,6 +373,7 @@ pub async fn ingest_inputs(
         }
         Format::Csv(profile) => {
             let (good, bad) = csvprofile::parse(&inputs, profile, default_source)?;
+            progress(Step::Parsed(total));
             tracing::info!(good = good.len(), bad = bad.len(), "parsed csv rows");
             one(good, bad).await
         }
@@ -355,6 +385,7 @@ pub async fn ingest_inputs(
                 )));
             }
             let (good, bad) = dvcqg::parse(&inputs, source);
+            progress(Step::Parsed(total));
             tracing::info!(
                 good = good.len(),
                 bad = bad.len(),
