@@ -8,25 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{self, request, start_server, BIN};
-
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_string()
-}
+use crate::common::{self, cli, request, start_server, BIN};
 
 fn sql(port: u16, token: &str, q: &str) -> common::Reply {
     request(
@@ -47,22 +29,10 @@ fn sql_ok(port: u16, token: &str, q: &str) -> Vec<Value> {
 fn total(rows: &Value) -> Vec<i64> {
     let t = rows.as_array().and_then(|a| a.last()).expect("TOTAL row");
     assert_eq!(t["group"], "TOTAL");
-    [
-        "total",
-        "received_online",
-        "received_offline",
-        "carried_over",
-        "ended",
-        "ended_early",
-        "ended_on_day",
-        "ended_late",
-        "in_progress",
-        "in_progress_in_time",
-        "in_progress_overdue",
-    ]
-    .iter()
-    .map(|k| t[*k].as_i64().expect("number"))
-    .collect()
+    giamsat_queries::bieu06::COLUMNS[2..]
+        .iter()
+        .map(|k| t[*k].as_i64().expect("number"))
+        .collect()
 }
 
 #[test]

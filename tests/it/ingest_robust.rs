@@ -8,55 +8,21 @@ use std::time::Duration;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::common::{self, request, start_server, BIN};
-
-fn cli(data: &Path, args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run");
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf8")
-        .trim()
-        .to_string()
-}
+use crate::common::{self, cli, request, start_server, BIN};
 
 fn push(port: u16, token: &str, query: &str, key: Option<&str>, body: &str) -> common::Reply {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    let key = key
-        .map(|k| format!("Idempotency-Key: {k}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "POST /api/v1/events?{query} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n{key}Content-Type: application/x-ndjson\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .expect("write");
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).expect("read");
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("reply");
-    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status");
-    common::Reply {
-        status,
-        headers: vec![],
-        body: buf[split + 4..].to_vec(),
+    let mut headers = vec![("Content-Type", "application/x-ndjson")];
+    if let Some(k) = key {
+        headers.push(("Idempotency-Key", k));
     }
+    common::request_with(
+        port,
+        "POST",
+        &format!("/api/v1/events?{query}"),
+        Some(token),
+        &headers,
+        Some(body),
+    )
 }
 
 fn counts(r: &common::Reply) -> (u64, u64, u64) {
