@@ -405,35 +405,20 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 };
                 generate::generate(&gen_dir, &p).map_err(classify_ingest)?;
                 eprintln!("Đang nạp danh mục thủ tục và sự kiện vào kho…");
-                giamsat_ingest::ingest_paths(
-                    &wh,
-                    &Format::Procedures,
-                    None,
-                    &[gen_dir.join("procedures.csv")],
-                )
-                .await
-                .map_err(classify_ingest)?;
-                let c = giamsat_ingest::ingest_paths(
-                    &wh,
-                    &Format::Canonical,
-                    None,
-                    &[gen_dir.join("events.ndjson")],
-                )
-                .await
-                .map_err(classify_ingest)?;
-                eprintln!(
-                    "Sự kiện các hệ thống một cửa, bộ ngành: {}",
-                    serde_json::to_string(&c)?
-                );
-                let c = giamsat_ingest::ingest_paths(
-                    &wh,
-                    &Format::Dvcqg,
-                    None,
-                    &[gen_dir.join("dvcqg.ndjson")],
-                )
-                .await
-                .map_err(classify_ingest)?;
-                eprintln!("Bản ghi đồng bộ Cổng DVCQG: {}", serde_json::to_string(&c)?);
+                for (format, file, what) in [
+                    (Format::Procedures, "procedures.csv", "Danh mục thủ tục"),
+                    (
+                        Format::Canonical,
+                        "events.ndjson",
+                        "Sự kiện các hệ thống một cửa, bộ ngành",
+                    ),
+                    (Format::Dvcqg, "dvcqg.ndjson", "Bản ghi đồng bộ Cổng DVCQG"),
+                ] {
+                    let c = giamsat_ingest::ingest_paths(&wh, &format, None, &[gen_dir.join(file)])
+                        .await
+                        .map_err(classify_ingest)?;
+                    eprintln!("{what}: {}", serde_json::to_string(&c)?);
+                }
             }
             let token = giamsat_api::auth::new_token();
             let mut cfg = giamsat_api::ServerConfig::default();

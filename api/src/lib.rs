@@ -145,11 +145,7 @@ impl AppState {
     }
 
     fn internal(&self, e: impl std::fmt::Display) -> ApiError {
-        tracing::error!(error = %e, "internal error");
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "lỗi nội bộ; xem nhật ký máy chủ theo mã yêu cầu".into(),
-        )
+        internal(e)
     }
 
     /// A user-facing message with no file paths of the server in it.
@@ -180,15 +176,18 @@ impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::BadInput(m) => bad(m),
-            other => {
-                tracing::error!(error = %other, "internal error");
-                ApiError(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "lỗi nội bộ; xem nhật ký máy chủ theo mã yêu cầu".into(),
-                )
-            }
+            other => internal(other),
         }
     }
+}
+
+/// A 500 reply: the cause goes to the log (with the request id), not to the client.
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "internal error");
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "lỗi nội bộ; xem nhật ký máy chủ theo mã yêu cầu".into(),
+    )
 }
 
 fn bad(m: impl Into<String>) -> ApiError {

@@ -40,19 +40,7 @@ fn tokens_roles_scopes_sql_and_formats() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let g = common::root().join("fixtures/golden");
-    cli(
-        &data,
-        &[
-            "ingest",
-            "--format",
-            "procedures",
-            g.join("procedures.csv").to_str().expect("p"),
-        ],
-    );
-    cli(
-        &data,
-        &["ingest", g.join("events.ndjson").to_str().expect("p")],
-    );
+    common::ingest_all(&data, &g.join("procedures.csv"), &[g.join("events.ndjson")]);
     let admin = cli(&data, &["token", "add", "--role", "admin"]);
     let analyst_x = cli(
         &data,
@@ -359,17 +347,7 @@ fn check_xlsx(bytes: &[u8], json_rows: &Value) {
     let rows = json_rows.as_array().expect("rows");
     for (i, r) in rows.iter().enumerate() {
         let row = 4 + i as u32;
-        for (c, k) in [
-            "total",
-            "received_online",
-            "received_offline",
-            "carried_over",
-            "ended",
-            "ended_early",
-        ]
-        .iter()
-        .enumerate()
-        {
+        for (c, k) in giamsat_queries::bieu06::COLUMNS[2..].iter().enumerate() {
             match cell(row, 2 + c as u32) {
                 Data::Float(f) => assert_eq!(f as i64, r[*k].as_i64().expect("n"), "row {i} {k}"),
                 other => panic!("row {i} {k}: a number expected, got {other:?}"),

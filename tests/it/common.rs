@@ -134,6 +134,22 @@ pub fn cli(data: &Path, args: &[&str]) -> String {
         .to_string()
 }
 
+/// Ingest a procedure catalog, then event files one by one, through the binary.
+pub fn ingest_all(data: &Path, procedures: &Path, events: &[PathBuf]) {
+    cli(
+        data,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            procedures.to_str().expect("path"),
+        ],
+    );
+    for f in events {
+        cli(data, &["ingest", f.to_str().expect("path")]);
+    }
+}
+
 /// One HTTP/1.1 request over a fresh connection (Connection: close).
 pub fn request(
     port: u16,

@@ -37,15 +37,7 @@ fn http_push_roles_idempotency_and_group_commit() {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let g = common::root().join("fixtures/golden");
-    cli(
-        &data,
-        &[
-            "ingest",
-            "--format",
-            "procedures",
-            g.join("procedures.csv").to_str().expect("p"),
-        ],
-    );
+    common::ingest_all(&data, &g.join("procedures.csv"), &[]);
     let ingest = cli(
         &data,
         &["token", "add", "--role", "ingest", "--source", "gs"],
@@ -194,15 +186,7 @@ fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
     let tmp = tempfile::tempdir().expect("tmp");
     let (procs, files) = split_events(tmp.path(), 300, 9, 8);
     let clean = tmp.path().join("clean");
-    cli(
-        &clean,
-        &[
-            "ingest",
-            "--format",
-            "procedures",
-            procs.to_str().expect("p"),
-        ],
-    );
+    common::ingest_all(&clean, &procs, &[]);
     let mut fastest = Duration::MAX;
     for f in &files {
         let start = std::time::Instant::now();
@@ -221,15 +205,7 @@ fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
     assert_eq!(n, d);
 
     let crash = tmp.path().join("crash");
-    cli(
-        &crash,
-        &[
-            "ingest",
-            "--format",
-            "procedures",
-            procs.to_str().expect("p"),
-        ],
-    );
+    common::ingest_all(&crash, &procs, &[]);
     let mut rng = StdRng::seed_from_u64(2026);
     // keep killing at random moments until 50 kills landed while an ingest was running
     let mut killed = 0;
@@ -272,30 +248,11 @@ fn kill_minus_nine_during_http_push_loses_and_doubles_nothing() {
         .map(|f| std::fs::read_to_string(f).expect("read"))
         .collect();
     let clean = tmp.path().join("clean");
-    cli(
-        &clean,
-        &[
-            "ingest",
-            "--format",
-            "procedures",
-            procs.to_str().expect("p"),
-        ],
-    );
-    for f in &files {
-        cli(&clean, &["ingest", f.to_str().expect("p")]);
-    }
+    common::ingest_all(&clean, &procs, &files);
     let want = outcome(&clean);
 
     let crash = tmp.path().join("crash");
-    cli(
-        &crash,
-        &[
-            "ingest",
-            "--format",
-            "procedures",
-            procs.to_str().expect("p"),
-        ],
-    );
+    common::ingest_all(&crash, &procs, &[]);
     let token = cli(&crash, &["token", "add", "--role", "admin"]);
     let mut rng = StdRng::seed_from_u64(766);
     let mut killed_mid = 0;
