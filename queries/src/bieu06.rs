@@ -16,7 +16,16 @@ use crate::QueryError;
 /// The SQL file, verbatim.
 pub const SQL: &str = include_str!("../sql/bieu06.sql");
 
-/// Report grouping (CONTRACT §3 `--group-by`).
+/// The dossiers of a period, classified (embedded as `{period_dossiers}`).
+pub const PERIOD_DOSSIERS_SQL: &str = include_str!("../sql/period_dossiers.sql");
+
+/// `sql` with `{period_dossiers}` replaced by [`PERIOD_DOSSIERS_SQL`].
+pub fn with_period_dossiers(sql: &str) -> String {
+    sql.replace("{period_dossiers}", PERIOD_DOSSIERS_SQL)
+}
+
+/// Report grouping (CONTRACT §3 `--group-by`: field, agency, commune, procedure; the
+/// others are extensions used by the on-time indicator and the dashboard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupBy {
     #[default]
@@ -24,30 +33,136 @@ pub enum GroupBy {
     Agency,
     Commune,
     Procedure,
+    Province,
+    ProcedureLevel,
+    Channel,
+    /// Each source system reporting the dossier (a dossier reported by two systems is
+    /// in both groups; the TOTAL row counts it once).
+    Source,
+    /// Phi địa giới (received outside the applicant's commune/province) or not.
+    NonTerritorial,
 }
 
 impl GroupBy {
+    /// Every grouping, with its parameter name.
+    pub const ALL: [(&'static str, GroupBy); 9] = [
+        ("field", GroupBy::Field),
+        ("agency", GroupBy::Agency),
+        ("commune", GroupBy::Commune),
+        ("procedure", GroupBy::Procedure),
+        ("province", GroupBy::Province),
+        ("procedure_level", GroupBy::ProcedureLevel),
+        ("channel", GroupBy::Channel),
+        ("source", GroupBy::Source),
+        ("non_territorial", GroupBy::NonTerritorial),
+    ];
+
     /// Parse a `--group-by` value.
     pub fn parse(s: &str) -> Result<GroupBy, QueryError> {
-        match s {
-            "field" => Ok(GroupBy::Field),
-            "agency" => Ok(GroupBy::Agency),
-            "commune" => Ok(GroupBy::Commune),
-            "procedure" => Ok(GroupBy::Procedure),
-            o => Err(QueryError::BadInput(format!(
-                "group_by không hợp lệ: {o:?} (field|agency|commune|procedure)"
-            ))),
-        }
+        GroupBy::ALL
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, g)| *g)
+            .ok_or_else(|| {
+                QueryError::BadInput(format!(
+                    "group_by không hợp lệ: {s:?} (field|agency|commune|procedure|province|\
+                     procedure_level|channel|source|non_territorial)"
+                ))
+            })
     }
 
-    fn columns(self) -> (&'static str, &'static str) {
+    /// The parameter name.
+    pub fn name(self) -> &'static str {
+        GroupBy::ALL
+            .iter()
+            .find(|(_, g)| *g == self)
+            .map_or("field", |(n, _)| *n)
+    }
+
+    /// Column expressions (code, name) over the rows of `period_dossiers.sql` (alias `c`).
+    pub fn columns(self) -> (&'static str, &'static str) {
         match self {
-            GroupBy::Field => ("f.field_code", "f.field_name"),
-            GroupBy::Agency => ("f.agency_code", "f.agency_name"),
-            GroupBy::Commune => ("f.commune_code", "t.commune_name"),
-            GroupBy::Procedure => ("f.procedure_code", "f.procedure_name"),
+            GroupBy::Field => ("c.field_code", "c.field_name"),
+            GroupBy::Agency => ("c.agency_code", "c.agency_name"),
+            GroupBy::Commune => ("c.commune_code", "c.commune_name"),
+            GroupBy::Procedure => ("c.procedure_code", "c.procedure_name"),
+            GroupBy::Province => ("c.province_code", "c.province_name"),
+            GroupBy::ProcedureLevel => (
+                "c.procedure_level",
+                "CASE c.procedure_level WHEN 'full_online' THEN 'Toàn trình' \
+                 WHEN 'partial_online' THEN 'Một phần' WHEN 'offline' THEN 'Trực tiếp' END",
+            ),
+            GroupBy::Channel => (
+                "c.channel",
+                "CASE c.channel WHEN 'online' THEN 'Trực tuyến' WHEN 'in_person' THEN 'Trực tiếp' \
+                 WHEN 'postal' THEN 'Bưu chính' END",
+            ),
+            GroupBy::Source => (
+                "unnest(string_to_array(c.sources, ','))",
+                "CAST(NULL AS VARCHAR)",
+            ),
+            GroupBy::NonTerritorial => (
+                "CASE WHEN c.non_territorial THEN 'non_territorial' \
+                 WHEN NOT c.non_territorial THEN 'territorial' END",
+                "CASE WHEN c.non_territorial THEN 'Phi địa giới' \
+                 WHEN NOT c.non_territorial THEN 'Trong địa giới' END",
+            ),
         }
     }
+}
+
+/// Drill-down filters besides province/commune (each `None` = any).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filters {
+    pub agency: Option<String>,
+    pub field: Option<String>,
+    pub procedure: Option<String>,
+    pub procedure_level: Option<String>,
+    pub non_territorial: Option<bool>,
+}
+
+impl Filters {
+    /// Validate codes and the procedure level.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        for c in [&self.agency, &self.field, &self.procedure].into_iter().flatten() {
+            if !code_ok(c) {
+                return Err(QueryError::BadInput(format!("mã không hợp lệ: {c:?}")));
+            }
+        }
+        if let Some(l) = &self.procedure_level {
+            if !["full_online", "partial_online", "offline"].contains(&l.as_str()) {
+                return Err(QueryError::BadInput(format!(
+                    "procedure_level không hợp lệ: {l:?} (full_online|partial_online|offline)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The bound values of `$1`–`$9` of `period_dossiers.sql`.
+pub fn period_params(
+    cal: &Calendar,
+    from: NaiveDate,
+    to: NaiveDate,
+    province: &Option<String>,
+    commune: &Option<String>,
+    filters: &Filters,
+) -> Vec<ScalarValue> {
+    let start = cal.local_midnight(from);
+    let end = cal.local_midnight(to) + giamsat_warehouse::calendar::DAY_MICROS;
+    let ts = |v: i64| ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()));
+    vec![
+        ts(start),
+        ts(end),
+        ScalarValue::Utf8(province.clone()),
+        ScalarValue::Utf8(commune.clone()),
+        ScalarValue::Utf8(filters.agency.clone()),
+        ScalarValue::Utf8(filters.field.clone()),
+        ScalarValue::Utf8(filters.procedure.clone()),
+        ScalarValue::Utf8(filters.procedure_level.clone()),
+        ScalarValue::Boolean(filters.non_territorial),
+    ]
 }
 
 /// Parameters of one report.
@@ -58,6 +173,7 @@ pub struct Params {
     pub province: Option<String>,
     pub commune: Option<String>,
     pub group_by: GroupBy,
+    pub filters: Filters,
 }
 
 /// One row: CONTRACT §4 columns, in order.
@@ -131,7 +247,7 @@ pub const HEADINGS_VI: [&str; 13] = [
     "Quá hạn",
 ];
 
-fn code_ok(s: &str) -> bool {
+pub(crate) fn code_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32
         && s.chars()
@@ -171,7 +287,15 @@ impl Params {
             province,
             commune,
             group_by,
+            filters: Filters::default(),
         })
+    }
+
+    /// The same parameters with drill-down filters.
+    pub fn with_filters(mut self, filters: Filters) -> Result<Params, QueryError> {
+        filters.validate()?;
+        self.filters = filters;
+        Ok(self)
     }
 }
 
@@ -188,19 +312,18 @@ fn int_col(b: &RecordBatch, name: &str) -> Result<Int64Array, QueryError> {
 
 /// Compute Biểu 06 for the parameters.
 pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Vec<Row>, QueryError> {
-    let start = cal.local_midnight(p.from);
-    let end = cal.local_midnight(p.to) + giamsat_warehouse::calendar::DAY_MICROS;
     let (code, name) = p.group_by.columns();
-    let sql = SQL
+    let sql = with_period_dossiers(SQL)
         .replace("{group_code}", code)
         .replace("{group_name}", name);
-    let ts = |v: i64| ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()));
-    let df = ctx.sql(&sql).await?.with_param_values(vec![
-        ts(start),
-        ts(end),
-        ScalarValue::Utf8(p.province.clone()),
-        ScalarValue::Utf8(p.commune.clone()),
-    ])?;
+    let df = ctx.sql(&sql).await?.with_param_values(period_params(
+        cal,
+        p.from,
+        p.to,
+        &p.province,
+        &p.commune,
+        &p.filters,
+    ))?;
     let batches = df.collect().await?;
     let mut rows = Vec::new();
     for b in &batches {

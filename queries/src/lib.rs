@@ -2,6 +2,7 @@
 //! UDFs, and the indicator SQL files (`queries/sql/*.sql`) with their typed runners.
 
 pub mod bieu06;
+pub mod period;
 pub mod udf;
 
 pub use datafusion::arrow;

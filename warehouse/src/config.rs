@@ -54,12 +54,54 @@ impl Default for RulesConfig {
     }
 }
 
+/// What `2026-Q1`, `2026-H1` and `2026` mean (DOMAIN.md "Official reporting periods").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum QuarterRule {
+    /// 15th of the month before to the 14th of the last month (default).
+    #[default]
+    Official,
+    /// Calendar quarters, half years and years.
+    Calendar,
+}
+
+/// Reporting-period conventions.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct PeriodsConfig {
+    pub quarters: QuarterRule,
+}
+
+/// Source-system synchronisation (overdue alerts, reconciliation).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyncConfig {
+    /// The national portal's source code.
+    pub portal_source: String,
+    /// A source that has sent nothing for longer than this is stale ("chưa đồng bộ").
+    pub stale_after_hours: f64,
+    /// End times of one dossier in two systems further apart than this disagree.
+    pub end_time_tolerance_seconds: i64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            portal_source: "dvcqg".to_string(),
+            stale_after_hours: 24.0,
+            end_time_tolerance_seconds: 3600,
+        }
+    }
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct Config {
     pub calendar: CalendarConfig,
     pub rules: RulesConfig,
+    pub periods: PeriodsConfig,
+    pub sync: SyncConfig,
 }
 
 impl Config {
