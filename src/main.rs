@@ -31,6 +31,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// parsed once per run; boxing the report variants would only obscure the match below
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Generate realistic synthetic events and a procedure catalog for one province.
@@ -159,6 +161,73 @@ enum ReportCmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Decision 766 index: six groups and the total, every criterion with its counts.
+    #[command(name = "766")]
+    Index766 {
+        /// 2026-Q1 (official quarter), 2026-03, 2026-H1, 2026, 2026-CQ1, FROM..TO
+        #[arg(long)]
+        period: String,
+        #[arg(long)]
+        province: Option<String>,
+        #[arg(long)]
+        commune: Option<String>,
+        #[arg(long)]
+        agency: Option<String>,
+        /// One index per province, commune or agency.
+        #[arg(long = "group-by")]
+        group_by: Option<String>,
+        #[arg(long, default_value = "json")]
+        format: String,
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+    /// On-time rate and counts per group, for a period or a date range.
+    #[command(name = "on-time")]
+    OnTime {
+        #[arg(long)]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        period: Option<String>,
+        /// field, agency, commune, procedure, province, procedure_level, channel, source, non_territorial
+        #[arg(long = "group-by")]
+        group_by: Option<String>,
+        #[arg(long)]
+        province: Option<String>,
+        #[arg(long)]
+        commune: Option<String>,
+        #[arg(long)]
+        agency: Option<String>,
+        #[arg(long)]
+        field: Option<String>,
+        #[arg(long)]
+        procedure: Option<String>,
+        #[arg(long = "procedure-level")]
+        procedure_level: Option<String>,
+        #[arg(long = "non-territorial")]
+        non_territorial: Option<String>,
+        /// month or quarter
+        #[arg(long)]
+        series: Option<String>,
+        #[arg(long, default_value = "json")]
+        format: String,
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Write a rendered report to `output` or stdout.
+fn emit(r: giamsat_api::reports::Rendered, output: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut body = r.body;
+    if r.content_type.starts_with("application/json") {
+        body.push(b'\n');
+    }
+    match output {
+        Some(p) => std::fs::write(&p, body).with_context(|| format!("ghi {}", p.display()))?,
+        None => std::io::stdout().write_all(&body)?,
+    }
+    Ok(())
 }
 
 /// An error the user caused: one line on stderr, exit 2.
@@ -288,6 +357,88 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 }
                 None => std::io::stdout().write_all(&text)?,
             }
+        }
+        Cmd::Report {
+            report:
+                ReportCmd::Index766 {
+                    period,
+                    province,
+                    commune,
+                    agency,
+                    group_by,
+                    format,
+                    output,
+                },
+        } => {
+            let q = giamsat_api::reports::Index766Query {
+                period: Some(period),
+                province,
+                commune,
+                agency,
+                group_by,
+                format: Some(format.clone()),
+            };
+            if format == "xlsx" && output.is_none() {
+                return Err(bad("--format xlsx cần -o TỆP"));
+            }
+            let wh = open_wh(&cli.data)?;
+            let env =
+                giamsat_api::reports::ReportEnv::for_warehouse(&wh).map_err(classify_query)?;
+            giamsat_api::reports::period_of(&env, &q.period, &None, &None)
+                .map_err(classify_query)?;
+            let ctx = giamsat_queries::session(&wh)
+                .await
+                .map_err(classify_query)?;
+            let r = giamsat_api::reports::index766(&ctx, &env, &q)
+                .await
+                .map_err(classify_query)?;
+            emit(r, output)?;
+        }
+        Cmd::Report {
+            report:
+                ReportCmd::OnTime {
+                    from,
+                    to,
+                    period,
+                    group_by,
+                    province,
+                    commune,
+                    agency,
+                    field,
+                    procedure,
+                    procedure_level,
+                    non_territorial,
+                    series,
+                    format,
+                    output,
+                },
+        } => {
+            let q = giamsat_api::reports::OnTimeQuery {
+                from,
+                to,
+                period,
+                group_by,
+                province,
+                commune,
+                agency,
+                field,
+                procedure,
+                procedure_level,
+                non_territorial,
+                series,
+                format: Some(format),
+            };
+            let wh = open_wh(&cli.data)?;
+            let env =
+                giamsat_api::reports::ReportEnv::for_warehouse(&wh).map_err(classify_query)?;
+            giamsat_api::reports::on_time_params(&env, &q).map_err(classify_query)?;
+            let ctx = giamsat_queries::session(&wh)
+                .await
+                .map_err(classify_query)?;
+            let r = giamsat_api::reports::on_time(&ctx, &env, &q)
+                .await
+                .map_err(classify_query)?;
+            emit(r, output)?;
         }
         Cmd::Sql { sql, format } => {
             let wh = open_wh(&cli.data)?;

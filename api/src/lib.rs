@@ -11,6 +11,7 @@
 //! * Errors are JSON `{"error": "..."}`; 5xx are logged with the request id.
 
 pub mod auth;
+pub mod reports;
 pub mod xlsx;
 
 use std::collections::HashMap;
@@ -101,6 +102,8 @@ pub struct AppState {
     /// Runtime that executes queries.
     pub query_rt: Handle,
     pub sql: SqlConfig,
+    /// Calendar and configuration of the indicator reports.
+    pub env: reports::ReportEnv,
 }
 
 impl AppState {
@@ -117,7 +120,9 @@ impl AppState {
             .build_arc()?;
         let base = giamsat_queries::session_with(&warehouse, runtime.clone()).await?;
         let (committer, jobs) = tokio::sync::mpsc::channel(1024);
+        let env = reports::ReportEnv::for_warehouse(&warehouse)?;
         Ok(AppState {
+            env,
             calendar: Arc::new(warehouse.calendar.clone()),
             warehouse: Arc::new(warehouse),
             base: std::sync::RwLock::new(base),
@@ -374,6 +379,86 @@ async fn bieu06_handler(
         }
         _ => Ok(Json(rows).into_response()),
     }
+}
+
+fn rendered(r: reports::Rendered) -> Response {
+    let mut headers = vec![(header::CONTENT_TYPE, r.content_type.to_string())];
+    if let Some(f) = r.filename {
+        headers.push((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{f}\""),
+        ));
+    }
+    let mut resp = r.body.into_response();
+    for (k, v) in headers {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    resp
+}
+
+/// Decision 766 index of the caller's scope (or of a province/commune/agency in it).
+#[utoipa::path(
+    get,
+    path = "/api/v1/indicators/766",
+    params(reports::Index766Query),
+    responses(
+        (status = 200, description = "The six groups and the total (JSON; one index per unit with `group_by`; CSV or XLSX with `format`)", body = giamsat_queries::index766::Index),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn index766_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::Index766Query>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers)?;
+    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
+    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
+    // validate before any work
+    reports::period_of(&state.env, &q.period, &None, &None)?;
+    let ctx = state.session_for(&p).await?;
+    let st = state.clone();
+    let r = on_query_rt(&state, None, async move {
+        Ok(reports::index766(&ctx, &st.env, &q).await?)
+    })
+    .await?;
+    Ok(rendered(r))
+}
+
+/// On-time rate and counts per group, for any period, with an optional monthly/quarterly series.
+#[utoipa::path(
+    get,
+    path = "/api/v1/indicators/on-time",
+    params(reports::OnTimeQuery),
+    responses(
+        (status = 200, description = "Rows per group (TOTAL last) and the series", body = giamsat_queries::on_time::Report),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn on_time_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::OnTimeQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers)?;
+    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
+    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
+    reports::on_time_params(&state.env, &q)?;
+    let ctx = state.session_for(&p).await?;
+    let st = state.clone();
+    let r = on_query_rt(&state, None, async move {
+        Ok(reports::on_time(&ctx, &st.env, &q).await?)
+    })
+    .await?;
+    Ok(rendered(r))
 }
 
 /// Body of `POST /api/v1/sql`.
@@ -714,7 +799,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
-    paths(healthz, bieu06_handler, sql_handler, events_handler),
+    paths(healthz, bieu06_handler, index766_handler, on_time_handler, sql_handler, events_handler),
     components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply)),
     modifiers(&BearerAuth)
 )]
@@ -766,6 +851,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/api/docs", get(docs))
         .route("/api/v1/reports/bieu06", get(bieu06_handler))
+        .route("/api/v1/indicators/766", get(index766_handler))
+        .route("/api/v1/indicators/on-time", get(on_time_handler))
         .route(
             "/api/v1/sql",
             post(sql_handler).layer(DefaultBodyLimit::max(1024 * 1024)),

@@ -124,7 +124,10 @@ pub struct Filters {
 impl Filters {
     /// Validate codes and the procedure level.
     pub fn validate(&self) -> Result<(), QueryError> {
-        for c in [&self.agency, &self.field, &self.procedure].into_iter().flatten() {
+        for c in [&self.agency, &self.field, &self.procedure]
+            .into_iter()
+            .flatten()
+        {
             if !code_ok(c) {
                 return Err(QueryError::BadInput(format!("mã không hợp lệ: {c:?}")));
             }

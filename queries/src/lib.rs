@@ -2,6 +2,8 @@
 //! UDFs, and the indicator SQL files (`queries/sql/*.sql`) with their typed runners.
 
 pub mod bieu06;
+pub mod index766;
+pub mod on_time;
 pub mod period;
 pub mod udf;
 
@@ -214,7 +216,7 @@ pub const TABLES: [&str; 8] = [
 /// A fresh session over `base` that sees only the given territory: every table holding
 /// dossier rows is registered as a view filtered by the scope (`dossier_facts` by
 /// province/commune; `dossier_states` and `events` by the dossiers in scope;
-/// `quarantine` empty, because a bad record has no trustworthy territory). Reference
+/// feedback events without a dossier by their own territory; `quarantine` empty, because a bad record has no trustworthy territory). Reference
 /// tables stay whole. `None` = no restriction. Nothing else of `base` is reachable.
 pub async fn scoped_session(
     base: &SessionContext,
@@ -239,7 +241,7 @@ pub async fn scoped_session(
                 in_list("province_code", provinces).or(in_list("commune_code", communes))
             }
         };
-        facts = facts.filter(pred)?;
+        facts = facts.filter(pred.clone())?;
         let ids = facts
             .clone()
             .select_columns(&["dossier_id"])?
@@ -251,13 +253,30 @@ pub async fn scoped_session(
             &["dossier_id"],
             None,
         )?;
-        events = events.join(
+        // events of the dossiers in scope, plus the events without a dossier (citizens'
+        // feedback) of every feedback that is in scope: linked to a dossier in scope, or
+        // reported with a territory in scope
+        let of_dossiers = events.clone().join(
             ids,
             JoinType::LeftSemi,
             &["dossier_id"],
             &["dossier_id"],
             None,
         )?;
+        let loose = events.clone().filter(col("dossier_id").is_null())?;
+        let feedback_ids = of_dossiers
+            .clone()
+            .union(loose.clone().filter(pred.clone())?)?
+            .filter(col("feedback_id").is_not_null())?
+            .select(vec![col("feedback_id").alias("scope_feedback_id")])?;
+        let loose = loose.join(
+            feedback_ids,
+            JoinType::LeftSemi,
+            &["feedback_id"],
+            &["scope_feedback_id"],
+            None,
+        )?;
+        events = of_dossiers.union(loose)?;
         quarantine = quarantine.filter(lit(false))?;
     }
     ctx.register_table(store::DOSSIER_FACTS, facts.into_view())?;

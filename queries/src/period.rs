@@ -53,7 +53,13 @@ fn month_end(y: i32, m: u32, s: &str) -> Result<NaiveDate, QueryError> {
 }
 
 /// Months `first..=last` of year `y` as an official (15th-to-14th) or calendar range.
-fn span(y: i32, first: u32, last: u32, official: bool, s: &str) -> Result<(NaiveDate, NaiveDate), QueryError> {
+fn span(
+    y: i32,
+    first: u32,
+    last: u32,
+    official: bool,
+    s: &str,
+) -> Result<(NaiveDate, NaiveDate), QueryError> {
     if official {
         let start = ymd(y, first, 15, s)?
             .checked_sub_months(Months::new(1))
@@ -210,16 +216,34 @@ mod tests {
         assert_eq!(p("2026-12"), s("2026-12-01", "2026-12-31"));
         assert_eq!(p("2026-01-05..2026-01-22"), s("2026-01-05", "2026-01-22"));
         let c = Period::parse("2026-Q1", QuarterRule::Calendar).expect("cal");
-        assert_eq!((c.from.to_string(), c.to.to_string()), s("2026-01-01", "2026-03-31"));
+        assert_eq!(
+            (c.from.to_string(), c.to.to_string()),
+            s("2026-01-01", "2026-03-31")
+        );
         let c = Period::parse("2026", QuarterRule::Calendar).expect("cal");
-        assert_eq!((c.from.to_string(), c.to.to_string()), s("2026-01-01", "2026-12-31"));
+        assert_eq!(
+            (c.from.to_string(), c.to.to_string()),
+            s("2026-01-01", "2026-12-31")
+        );
     }
 
     #[test]
     fn rejects_nonsense() {
         for bad in [
-            "", "26", "2026-13", "2026-00", "2026-Q5", "2026-Q0", "2026-H3", "Q1", "2026-3",
-            "2026-03-01..2026-02-01", "2026-Y", "abcd", "2026-OQ", "2026-031",
+            "",
+            "26",
+            "2026-13",
+            "2026-00",
+            "2026-Q5",
+            "2026-Q0",
+            "2026-H3",
+            "Q1",
+            "2026-3",
+            "2026-03-01..2026-02-01",
+            "2026-Y",
+            "abcd",
+            "2026-OQ",
+            "2026-031",
         ] {
             assert!(Period::parse(bad, QuarterRule::Official).is_err(), "{bad}");
         }
@@ -229,7 +253,10 @@ mod tests {
     fn previous_and_split() {
         let m = Period::parse("2026-03", QuarterRule::Official).expect("m");
         let prev = m.previous().expect("prev");
-        assert_eq!((prev.from.to_string(), prev.to.to_string()), s("2026-02-01", "2026-02-28"));
+        assert_eq!(
+            (prev.from.to_string(), prev.to.to_string()),
+            s("2026-02-01", "2026-02-28")
+        );
         let q = Period::parse("2026-Q1", QuarterRule::Official).expect("q");
         let prev = q.previous().expect("prev");
         // 90 days: 15/12/2025..14/3/2026 → the 90 days before

@@ -6,5 +6,6 @@ mod common;
 mod dvcqg;
 mod e2e;
 mod golden;
+mod indicators;
 mod ingest_robust;
 mod props;

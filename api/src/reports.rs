@@ -1,0 +1,284 @@
+//! Indicator reports as rendered bodies: the one code path behind both the HTTP endpoints
+//! and the `giamsat report …` commands. Each takes the query parameters as the HTTP query
+//! string carries them (the CLI fills the same struct), validates them, runs the
+//! `giamsat_queries` runner on the given (possibly scoped) session, and renders JSON, CSV
+//! or XLSX bytes.
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use giamsat_queries::bieu06::{self, Filters, GroupBy};
+use giamsat_queries::index766::{self, Index, Index766Config, Unit};
+use giamsat_queries::on_time::{self, Series};
+use giamsat_queries::period::Period;
+use giamsat_queries::QueryError;
+use giamsat_warehouse::config::Config;
+use giamsat_warehouse::Calendar;
+
+/// What the reports need besides a session: the calendar and the configuration.
+#[derive(Debug, Clone)]
+pub struct ReportEnv {
+    pub calendar: Arc<Calendar>,
+    pub config: Config,
+    pub index766: Index766Config,
+}
+
+impl ReportEnv {
+    /// The environment of a data directory (`config.toml`, `index766.toml`).
+    pub fn for_warehouse(
+        wh: &giamsat_warehouse::store::Warehouse,
+    ) -> Result<ReportEnv, QueryError> {
+        Ok(ReportEnv {
+            calendar: Arc::new(wh.calendar.clone()),
+            config: wh.config.clone(),
+            index766: Index766Config::for_data_dir(wh.root())?,
+        })
+    }
+}
+
+/// A rendered report.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// Suggested file name (attachments).
+    pub filename: Option<String>,
+}
+
+const JSON: &str = "application/json";
+const CSV: &str = "text/csv; charset=utf-8";
+const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn opt(s: &Option<String>) -> Option<String> {
+    s.as_ref()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn json<T: Serialize>(v: &T) -> Result<Rendered, QueryError> {
+    let body = serde_json::to_vec(v).map_err(|e| QueryError::BadInput(e.to_string()))?;
+    Ok(Rendered {
+        content_type: JSON,
+        body,
+        filename: None,
+    })
+}
+
+fn format_of(f: &Option<String>, allowed: &[&str]) -> Result<String, QueryError> {
+    let f = opt(f).unwrap_or_else(|| "json".to_string());
+    if allowed.contains(&f.as_str()) {
+        Ok(f)
+    } else {
+        Err(QueryError::BadInput(format!(
+            "format phải là một trong: {}",
+            allowed.join(", ")
+        )))
+    }
+}
+
+/// A period from `period=` or from `from`/`to` (one of the two is required).
+pub fn period_of(
+    env: &ReportEnv,
+    period: &Option<String>,
+    from: &Option<String>,
+    to: &Option<String>,
+) -> Result<Period, QueryError> {
+    match (opt(period), opt(from), opt(to)) {
+        (Some(p), None, None) => Period::parse(&p, env.config.periods.quarters),
+        (None, Some(f), Some(t)) => {
+            let from = bieu06::parse_date("from", &f)?;
+            let to = bieu06::parse_date("to", &t)?;
+            if from > to {
+                return Err(QueryError::BadInput(format!(
+                    "from ({from}) phải không sau to ({to})"
+                )));
+            }
+            Ok(Period::range(from, to))
+        }
+        (Some(_), _, _) => Err(QueryError::BadInput(
+            "dùng period hoặc from/to, không dùng cả hai".into(),
+        )),
+        _ => Err(QueryError::BadInput(
+            "thiếu kỳ báo cáo: period (vd 2026-Q1) hoặc from và to".into(),
+        )),
+    }
+}
+
+/// Query parameters of `GET /api/v1/indicators/766` (and `giamsat report 766`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Index766Query {
+    /// `2026-Q1` (official quarter 15/12–14/3 by default), `2026-03` (month), `2026-H1`,
+    /// `2026` (official year), `2026-CQ1` (calendar quarter), or `2026-01-01..2026-03-31`.
+    #[param(required = true, example = "2026-Q1")]
+    pub period: Option<String>,
+    /// Province code.
+    #[param(example = "31")]
+    pub province: Option<String>,
+    /// Commune code.
+    #[param(example = "11311")]
+    pub commune: Option<String>,
+    /// Agency code.
+    pub agency: Option<String>,
+    /// One index per `province`, `commune` or `agency` (default: one for the whole scope).
+    pub group_by: Option<String>,
+    /// `json` (default), `csv` or `xlsx`.
+    pub format: Option<String>,
+}
+
+/// Indices per unit (`group_by` given).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Index766Units {
+    pub period: String,
+    #[schema(value_type = String)]
+    pub from: NaiveDate,
+    #[schema(value_type = String)]
+    pub to: NaiveDate,
+    pub group_by: String,
+    pub units: Vec<Index>,
+}
+
+/// Decision 766 index: validate, run, render.
+pub async fn index766(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &Index766Query,
+) -> Result<Rendered, QueryError> {
+    let format = format_of(&q.format, &["json", "csv", "xlsx"])?;
+    let period = period_of(env, &q.period, &None, &None)?;
+    let unit = Unit::parse(opt(&q.group_by).as_deref().unwrap_or(""))?;
+    let params = index766::Params::new(
+        period.clone(),
+        opt(&q.province),
+        opt(&q.commune),
+        opt(&q.agency),
+        unit,
+    )?;
+    let indices = index766::run(ctx, &env.calendar, &env.index766, &params).await?;
+    match format.as_str() {
+        "csv" => Ok(Rendered {
+            content_type: CSV,
+            body: index766::to_csv(&indices)?.into_bytes(),
+            filename: None,
+        }),
+        "xlsx" => Ok(Rendered {
+            content_type: XLSX,
+            body: crate::xlsx::index766(&indices, &period)
+                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+            filename: Some(format!(
+                "chi_so_766_{}.xlsx",
+                period.label.replace("..", "_")
+            )),
+        }),
+        _ if unit == Unit::Total => match indices.first() {
+            Some(ix) => json(ix),
+            None => Err(QueryError::BadInput("không có dữ liệu".into())),
+        },
+        _ => json(&Index766Units {
+            period: period.label.clone(),
+            from: period.from,
+            to: period.to,
+            group_by: opt(&q.group_by).unwrap_or_default(),
+            units: indices,
+        }),
+    }
+}
+
+/// Query parameters of `GET /api/v1/indicators/on-time` (and `giamsat report on-time`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OnTimeQuery {
+    /// First day `YYYY-MM-DD` (with `to`; or use `period`).
+    pub from: Option<String>,
+    /// Last day `YYYY-MM-DD`, inclusive.
+    pub to: Option<String>,
+    /// A preset instead of from/to: `2026-03`, `2026-Q1` (official), `2026-CQ1`, `2026-H1`, `2026`.
+    pub period: Option<String>,
+    /// `field` (default), `agency`, `commune`, `procedure`, `province`, `procedure_level`,
+    /// `channel`, `source`, `non_territorial`.
+    pub group_by: Option<String>,
+    /// Province code filter.
+    pub province: Option<String>,
+    /// Commune code filter.
+    pub commune: Option<String>,
+    /// Agency code filter.
+    pub agency: Option<String>,
+    /// Field code filter.
+    pub field: Option<String>,
+    /// Procedure code filter.
+    pub procedure: Option<String>,
+    /// `full_online`, `partial_online` or `offline`.
+    pub procedure_level: Option<String>,
+    /// `true` = only phi địa giới dossiers, `false` = only the others.
+    pub non_territorial: Option<String>,
+    /// `month` or `quarter`: also a series of the TOTAL row per calendar month/quarter.
+    pub series: Option<String>,
+    /// `json` (default) or `csv` (the rows, then the series).
+    pub format: Option<String>,
+}
+
+/// On-time rate: validate, run, render.
+pub async fn on_time(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &OnTimeQuery,
+) -> Result<Rendered, QueryError> {
+    let format = format_of(&q.format, &["json", "csv"])?;
+    let params = on_time_params(env, q)?;
+    let report = on_time::run(ctx, &env.calendar, &params).await?;
+    match format.as_str() {
+        "csv" => {
+            let mut rows = report.rows.clone();
+            rows.extend(report.series.iter().cloned());
+            Ok(Rendered {
+                content_type: CSV,
+                body: on_time::to_csv(&rows)?.into_bytes(),
+                filename: None,
+            })
+        }
+        _ => json(&report),
+    }
+}
+
+/// The validated parameters of an on-time query.
+pub fn on_time_params(env: &ReportEnv, q: &OnTimeQuery) -> Result<on_time::Params, QueryError> {
+    let period = period_of(env, &q.period, &q.from, &q.to)?;
+    let group_by = GroupBy::parse(opt(&q.group_by).as_deref().unwrap_or("field"))?;
+    let non_territorial = match opt(&q.non_territorial).as_deref() {
+        None => None,
+        Some("true") | Some("1") => Some(true),
+        Some("false") | Some("0") => Some(false),
+        Some(o) => {
+            return Err(QueryError::BadInput(format!(
+                "non_territorial phải là true hoặc false: {o:?}"
+            )))
+        }
+    };
+    let filters = Filters {
+        agency: opt(&q.agency),
+        field: opt(&q.field),
+        procedure: opt(&q.procedure),
+        procedure_level: opt(&q.procedure_level),
+        non_territorial,
+    };
+    filters.validate()?;
+    let check = bieu06::Params::new(
+        period.from,
+        period.to,
+        opt(&q.province),
+        opt(&q.commune),
+        group_by,
+    )?;
+    Ok(on_time::Params {
+        period,
+        province: check.province,
+        commune: check.commune,
+        group_by,
+        filters,
+        series: Series::parse(opt(&q.series).as_deref().unwrap_or(""))?,
+    })
+}
