@@ -308,6 +308,16 @@ pub struct Bieu06Query {
     /// Output format (default `json`).
     #[param(value_type = Option<ReportFormat>)]
     format: Option<String>,
+    /// Agency code filter (drill-down).
+    agency: Option<String>,
+    /// Field code filter.
+    field: Option<String>,
+    /// Procedure code filter.
+    procedure: Option<String>,
+    /// `full_online`, `partial_online` or `offline`.
+    procedure_level: Option<String>,
+    /// `true`: only phi địa giới dossiers; `false`: only the others.
+    non_territorial: Option<String>,
 }
 
 /// Biểu 06 for a date range (CONTRACT §4 columns; the last row is TOTAL).
@@ -341,7 +351,20 @@ async fn bieu06_handler(
     )?;
     let group_by = bieu06::GroupBy::parse(q.group_by.as_deref().unwrap_or("field"))?;
     let empty = |s: Option<String>| s.filter(|v| !v.is_empty());
-    let params = bieu06::Params::new(from, to, empty(q.province), empty(q.commune), group_by)?;
+    let non_territorial = match empty(q.non_territorial).as_deref() {
+        None => None,
+        Some("true") => Some(true),
+        Some("false") => Some(false),
+        Some(_) => return Err(bad("non_territorial phải là true hoặc false")),
+    };
+    let params = bieu06::Params::new(from, to, empty(q.province), empty(q.commune), group_by)?
+        .with_filters(bieu06::Filters {
+            agency: empty(q.agency),
+            field: empty(q.field),
+            procedure: empty(q.procedure),
+            procedure_level: empty(q.procedure_level),
+            non_territorial,
+        })?;
     let format = q.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "csv" | "xlsx") {
         return Err(bad("format phải là json, csv hoặc xlsx"));
@@ -799,7 +822,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
-    paths(healthz, bieu06_handler, index766_handler, on_time_handler, sql_handler, events_handler),
+    paths(healthz, me_handler, bieu06_handler, index766_handler, on_time_handler, sql_handler, events_handler),
     components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply)),
     modifiers(&BearerAuth)
 )]
@@ -811,6 +834,87 @@ async fn openapi() -> impl IntoResponse {
 
 async fn docs() -> impl IntoResponse {
     Html(giamsat_dashboards::DOCS_HTML)
+}
+
+async fn asset(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    match giamsat_dashboards::asset(&name) {
+        Some((ct, body)) => (
+            [
+                (header::CONTENT_TYPE, ct),
+                (header::CACHE_CONTROL, "public, max-age=3600"),
+            ],
+            body,
+        )
+            .into_response(),
+        None => ApiError(StatusCode::NOT_FOUND, "không có tệp này".into()).into_response(),
+    }
+}
+
+/// Who the token is: role and territory, with a Vietnamese label for the dashboard.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    pub role: String,
+    /// Province codes of the scope (empty: not restricted by province).
+    pub provinces: Vec<String>,
+    /// Commune codes of the scope (empty: not restricted by commune).
+    pub communes: Vec<String>,
+    /// "Quản trị viên — toàn bộ dữ liệu", "Người xem — Phường Hồng Bàng", …
+    pub label: String,
+}
+
+/// The caller's role and territorial scope.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    responses(
+        (status = 200, description = "Role and scope of the token", body = Me),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn me_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Me>, ApiError> {
+    let p = principal(&state, &headers)?;
+    let (role, role_vi) = match p.role {
+        Role::Admin => ("admin", "Quản trị viên"),
+        Role::Analyst => ("analyst", "Chuyên viên phân tích"),
+        Role::Viewer => ("viewer", "Người xem"),
+        Role::Ingest => ("ingest", "Hệ thống gửi dữ liệu"),
+    };
+    let restricted = p.role != Role::Admin && p.scope.is_restricted();
+    let (provinces, communes) = if restricted {
+        (p.scope.provinces.clone(), p.scope.communes.clone())
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut names = Vec::new();
+    if let Ok(all) = giamsat_warehouse::refdata::provinces() {
+        names.extend(
+            all.iter()
+                .filter(|x| provinces.contains(&x.province_code))
+                .map(|x| x.province_name.clone()),
+        );
+    }
+    if let Ok(all) = giamsat_warehouse::refdata::communes() {
+        names.extend(
+            all.iter()
+                .filter(|x| communes.contains(&x.commune_code))
+                .map(|x| x.commune_name.clone()),
+        );
+    }
+    let label = if restricted {
+        format!("{role_vi} — {}", names.join(", "))
+    } else {
+        format!("{role_vi} — toàn bộ dữ liệu")
+    };
+    Ok(Json(Me {
+        role: role.into(),
+        provinces,
+        communes,
+        label,
+    }))
 }
 
 async fn index() -> impl IntoResponse {
@@ -851,6 +955,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/api/docs", get(docs))
         .route("/api/v1/reports/bieu06", get(bieu06_handler))
+        .route("/assets/{name}", get(asset))
+        .route("/api/v1/me", get(me_handler))
         .route("/api/v1/indicators/766", get(index766_handler))
         .route("/api/v1/indicators/on-time", get(on_time_handler))
         .route(

@@ -282,3 +282,130 @@ pub fn on_time_params(env: &ReportEnv, q: &OnTimeQuery) -> Result<on_time::Param
         series: Series::parse(opt(&q.series).as_deref().unwrap_or(""))?,
     })
 }
+
+/// Query parameters of `GET /api/v1/dashboard/overview`: a period and the drill-down
+/// filters.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct OverviewQuery {
+    /// First day `YYYY-MM-DD` (with `to`; or use `period`).
+    pub from: Option<String>,
+    /// Last day `YYYY-MM-DD`, inclusive.
+    pub to: Option<String>,
+    /// A preset instead of from/to.
+    pub period: Option<String>,
+    pub province: Option<String>,
+    pub commune: Option<String>,
+    pub agency: Option<String>,
+    pub field: Option<String>,
+    pub procedure: Option<String>,
+    /// `full_online`, `partial_online` or `offline`.
+    pub procedure_level: Option<String>,
+    /// `true` / `false`.
+    pub non_territorial: Option<String>,
+}
+
+/// The dashboard's overview: the period's counts and rates against the previous period of
+/// the same length, the Decision 766 index, and the alerts now.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Overview {
+    pub period: Period,
+    pub previous: Option<Period>,
+    /// TOTAL row of the on-time report (Biểu 06 counts + rates) of the period.
+    pub current: on_time::Row,
+    /// The same for the previous period.
+    pub before: Option<on_time::Row>,
+    /// Decision 766 for the period (territory and agency of the filters).
+    pub index766: Index,
+    /// Its total for the previous period.
+    pub index766_previous: Option<f64>,
+    /// In progress and overdue / due soon / not synced, now.
+    pub alerts: giamsat_queries::alerts::Summary,
+}
+
+fn total_row(report: on_time::Report) -> Result<on_time::Row, QueryError> {
+    report
+        .rows
+        .into_iter()
+        .find(|r| r.group == "TOTAL")
+        .ok_or_else(|| QueryError::BadInput("không có dòng tổng".into()))
+}
+
+/// The overview (one code path for the endpoint and anything else that needs it).
+pub async fn overview(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &OverviewQuery,
+) -> Result<Overview, QueryError> {
+    let oq = OnTimeQuery {
+        from: q.from.clone(),
+        to: q.to.clone(),
+        period: q.period.clone(),
+        group_by: Some("province".into()),
+        province: q.province.clone(),
+        commune: q.commune.clone(),
+        agency: q.agency.clone(),
+        field: q.field.clone(),
+        procedure: q.procedure.clone(),
+        procedure_level: q.procedure_level.clone(),
+        non_territorial: q.non_territorial.clone(),
+        series: None,
+        format: None,
+    };
+    let mut p = on_time_params(env, &oq)?;
+    let current = total_row(on_time::run(ctx, &env.calendar, &p).await?)?;
+    let period = p.period.clone();
+    let previous = period.previous();
+    let mut before = None;
+    if let Some(prev) = &previous {
+        p.period = prev.clone();
+        before = Some(total_row(on_time::run(ctx, &env.calendar, &p).await?)?);
+    }
+    let ip = |period: Period| {
+        index766::Params::new(
+            period,
+            opt(&q.province),
+            opt(&q.commune),
+            opt(&q.agency),
+            Unit::Total,
+        )
+    };
+    let index = index766::run(ctx, &env.calendar, &env.index766, &ip(period.clone())?)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| QueryError::BadInput("không tính được chỉ số 766".into()))?;
+    let index766_previous = match &previous {
+        Some(prev) => index766::run(ctx, &env.calendar, &env.index766, &ip(prev.clone())?)
+            .await?
+            .first()
+            .map(|i| i.total),
+        None => None,
+    };
+    let mut ap = giamsat_queries::alerts::Params::new(now_in_calendar(&env.calendar));
+    ap.portal_source = env.config.sync.portal_source.clone();
+    ap.stale_after_hours = env.config.sync.stale_after_hours;
+    ap.province = opt(&q.province);
+    ap.commune = opt(&q.commune);
+    ap.limit = 1;
+    let alerts = giamsat_queries::alerts::run(ctx, &env.calendar, &ap).await?.summary;
+    Ok(Overview {
+        period,
+        previous,
+        current,
+        before,
+        index766: index,
+        index766_previous,
+        alerts,
+    })
+}
+
+/// Now, clamped into the calendar's range (working time exists only inside it).
+pub fn now_in_calendar(cal: &Calendar) -> i64 {
+    let now = giamsat_warehouse::store::now_micros();
+    let (first, last) = cal.range();
+    now.clamp(
+        cal.local_midnight(first),
+        cal.local_midnight(last) + giamsat_warehouse::calendar::DAY_MICROS - 1,
+    )
+}
