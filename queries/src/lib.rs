@@ -1,7 +1,10 @@
 //! giamsat queries: the DataFusion session over the warehouse tables, the working-time
 //! UDFs, and the indicator SQL files (`queries/sql/*.sql`) with their typed runners.
 
+pub mod alerts;
 pub mod bieu06;
+pub mod common;
+pub mod health;
 pub mod udf;
 
 pub use datafusion::arrow;
