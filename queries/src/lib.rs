@@ -5,6 +5,8 @@ pub mod alerts;
 pub mod bieu06;
 pub mod common;
 pub mod health;
+pub mod quality;
+pub mod recon;
 pub mod udf;
 
 pub use datafusion::arrow;
