@@ -8,3 +8,4 @@ mod e2e;
 mod golden;
 mod ingest_robust;
 mod props;
+mod recon;
