@@ -181,6 +181,30 @@ enum ReportCmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+    /// Overdue and due-soon dossiers now (or at --as-of), "chưa đồng bộ" when the
+    /// dossier's systems are silent.
+    Overdue(AlertsArgs),
+    /// Reconciliation between source systems for the same dossier.
+    Reconciliation(ReconArgs),
+    /// Sync health of every source system.
+    Sources {
+        #[arg(long = "as-of")]
+        as_of: Option<String>,
+        #[arg(long = "stale-after-hours")]
+        stale_after_hours: Option<String>,
+    },
+    /// Data-quality report.
+    #[command(name = "data-quality")]
+    DataQuality {
+        #[arg(long)]
+        province: Option<String>,
+        #[arg(long)]
+        commune: Option<String>,
+        #[arg(long)]
+        limit: Option<String>,
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
     /// On-time rate and counts per group, for a period or a date range.
     #[command(name = "on-time")]
     OnTime {
@@ -215,6 +239,43 @@ enum ReportCmd {
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
     },
+}
+
+/// Options of `report overdue` (the HTTP `GET /api/v1/alerts` parameters).
+#[derive(clap::Args)]
+struct AlertsArgs {
+    /// RFC 3339, local date-time or date; default now
+    #[arg(long = "as-of")]
+    as_of: Option<String>,
+    #[arg(long = "due-within-hours")]
+    due_within_hours: Option<String>,
+    #[arg(long = "stale-after-hours")]
+    stale_after_hours: Option<String>,
+    #[arg(long)]
+    province: Option<String>,
+    #[arg(long)]
+    commune: Option<String>,
+    #[arg(long)]
+    limit: Option<String>,
+    #[arg(long, default_value = "json")]
+    format: String,
+}
+
+/// Options of `report reconciliation` (the HTTP `GET /api/v1/reconciliation` parameters).
+#[derive(clap::Args)]
+struct ReconArgs {
+    #[arg(long)]
+    from: Option<String>,
+    #[arg(long)]
+    to: Option<String>,
+    #[arg(long = "tolerance-seconds")]
+    tolerance_seconds: Option<String>,
+    #[arg(long)]
+    kind: Option<String>,
+    #[arg(long)]
+    limit: Option<String>,
+    #[arg(long, default_value = "json")]
+    format: String,
 }
 
 /// Write a rendered report to `output` or stdout.
@@ -258,6 +319,13 @@ fn classify_query(e: QueryError) -> anyhow::Error {
         QueryError::Warehouse(giamsat_warehouse::WarehouseError::Config(m)) => bad(m),
         other => anyhow::Error::new(other),
     }
+}
+
+/// The warehouse and the report environment of a data directory.
+fn open_env(data: &Path) -> anyhow::Result<(Warehouse, giamsat_api::reports::ReportEnv)> {
+    let wh = open_wh(data)?;
+    let env = giamsat_api::reports::ReportEnv::for_warehouse(&wh).map_err(classify_query)?;
+    Ok((wh, env))
 }
 
 fn open_wh(data: &Path) -> anyhow::Result<Warehouse> {
@@ -439,6 +507,95 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 .await
                 .map_err(classify_query)?;
             emit(r, output)?;
+        }
+        Cmd::Report {
+            report: ReportCmd::Overdue(a),
+        } => {
+            let q = giamsat_api::reports::AlertsQuery {
+                as_of: a.as_of,
+                due_within_hours: a.due_within_hours,
+                stale_after_hours: a.stale_after_hours,
+                province: a.province,
+                commune: a.commune,
+                limit: a.limit,
+                format: Some(a.format),
+            };
+            let (wh, env) = open_env(&cli.data)?;
+            giamsat_api::reports::alerts_params(&env, &q).map_err(classify_query)?;
+            let ctx = giamsat_queries::session(&wh)
+                .await
+                .map_err(classify_query)?;
+            let r = giamsat_api::reports::alerts(&ctx, &env, &q)
+                .await
+                .map_err(classify_query)?;
+            emit(r, None)?;
+        }
+        Cmd::Report {
+            report: ReportCmd::Reconciliation(a),
+        } => {
+            let q = giamsat_api::reports::ReconQuery {
+                from: a.from,
+                to: a.to,
+                tolerance_seconds: a.tolerance_seconds,
+                kind: a.kind,
+                limit: a.limit,
+                format: Some(a.format),
+            };
+            let (wh, env) = open_env(&cli.data)?;
+            giamsat_api::reports::recon_params(&env, &q).map_err(classify_query)?;
+            let ctx = giamsat_queries::session(&wh)
+                .await
+                .map_err(classify_query)?;
+            let r = giamsat_api::reports::reconciliation(&ctx, &env, &q)
+                .await
+                .map_err(classify_query)?;
+            emit(r, None)?;
+        }
+        Cmd::Report {
+            report:
+                ReportCmd::Sources {
+                    as_of,
+                    stale_after_hours,
+                },
+        } => {
+            let q = giamsat_api::reports::SourcesQuery {
+                as_of,
+                stale_after_hours,
+            };
+            let (wh, env) = open_env(&cli.data)?;
+            giamsat_api::reports::sources_params(&env, &q).map_err(classify_query)?;
+            let ctx = giamsat_queries::session(&wh)
+                .await
+                .map_err(classify_query)?;
+            let r = giamsat_api::reports::sources(&ctx, &env, &q)
+                .await
+                .map_err(classify_query)?;
+            emit(r, None)?;
+        }
+        Cmd::Report {
+            report:
+                ReportCmd::DataQuality {
+                    province,
+                    commune,
+                    limit,
+                    format,
+                },
+        } => {
+            let q = giamsat_api::reports::QualityQuery {
+                province,
+                commune,
+                limit,
+                format: Some(format),
+            };
+            let (wh, env) = open_env(&cli.data)?;
+            giamsat_api::reports::quality_params(&q).map_err(classify_query)?;
+            let ctx = giamsat_queries::session(&wh)
+                .await
+                .map_err(classify_query)?;
+            let r = giamsat_api::reports::quality(&ctx, &env, &q)
+                .await
+                .map_err(classify_query)?;
+            emit(r, None)?;
         }
         Cmd::Sql { sql, format } => {
             let wh = open_wh(&cli.data)?;

@@ -421,6 +421,36 @@ fn rendered(r: reports::Rendered) -> Response {
     resp
 }
 
+/// Run a rendered report on the caller's scoped session, on the query runtime.
+async fn run_report<Q, F, Fut>(
+    state: &Arc<AppState>,
+    p: &Principal,
+    q: Q,
+    f: F,
+) -> Result<Response, ApiError>
+where
+    Q: Send + 'static,
+    F: FnOnce(SessionContext, Arc<AppState>, Q) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<reports::Rendered, QueryError>> + Send + 'static,
+{
+    let ctx = state.session_for(p).await?;
+    let st = state.clone();
+    let r = on_query_rt(state, None, async move { Ok(f(ctx, st, q).await?) }).await?;
+    Ok(rendered(r))
+}
+
+/// The caller (dashboard and analyst roles) and its parsed query.
+fn reader<Q>(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: Result<Query<Q>, QueryRejection>,
+) -> Result<(Principal, Q), ApiError> {
+    let p = principal(state, headers)?;
+    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
+    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
+    Ok((p, q))
+}
+
 /// Decision 766 index of the caller's scope (or of a province/commune/agency in it).
 #[utoipa::path(
     get,
@@ -439,18 +469,12 @@ async fn index766_handler(
     headers: HeaderMap,
     q: Result<Query<reports::Index766Query>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &headers)?;
-    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
-    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
-    // validate before any work
+    let (p, q) = reader(&state, &headers, q)?;
     reports::period_of(&state.env, &q.period, &None, &None)?;
-    let ctx = state.session_for(&p).await?;
-    let st = state.clone();
-    let r = on_query_rt(&state, None, async move {
-        Ok(reports::index766(&ctx, &st.env, &q).await?)
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::index766(&ctx, &st.env, &q).await
     })
-    .await?;
-    Ok(rendered(r))
+    .await
 }
 
 /// On-time rate and counts per group, for any period, with an optional monthly/quarterly series.
@@ -471,17 +495,145 @@ async fn on_time_handler(
     headers: HeaderMap,
     q: Result<Query<reports::OnTimeQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &headers)?;
-    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
-    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
+    let (p, q) = reader(&state, &headers, q)?;
     reports::on_time_params(&state.env, &q)?;
-    let ctx = state.session_for(&p).await?;
-    let st = state.clone();
-    let r = on_query_rt(&state, None, async move {
-        Ok(reports::on_time(&ctx, &st.env, &q).await?)
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::on_time(&ctx, &st.env, &q).await
     })
-    .await?;
-    Ok(rendered(r))
+    .await
+}
+
+/// The dashboard's overview: counts and rates of a period against the previous one,
+/// Decision 766, alerts now.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dashboard/overview",
+    params(reports::OverviewQuery),
+    responses(
+        (status = 200, description = "Overview", body = reports::Overview),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn overview_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::OverviewQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::overview_params(&state.env, &q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::overview_json(&ctx, &st.env, &q).await
+    })
+    .await
+}
+
+/// Dossiers in progress that are overdue or due soon; "chưa đồng bộ" when every system
+/// reporting them has gone silent.
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    params(reports::AlertsQuery),
+    responses(
+        (status = 200, description = "Summary and the list, most overdue first", body = giamsat_queries::alerts::Report),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn alerts_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::AlertsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::alerts_params(&state.env, &q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::alerts(&ctx, &st.env, &q).await
+    })
+    .await
+}
+
+/// Reconciliation of the same dossiers across source systems.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reconciliation",
+    params(reports::ReconQuery),
+    responses(
+        (status = 200, description = "Totals per kind, counts per source pair, and the list", body = giamsat_queries::recon::Report),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn recon_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::ReconQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::recon_params(&state.env, &q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::reconciliation(&ctx, &st.env, &q).await
+    })
+    .await
+}
+
+/// Sync health of every source system: last event, lag, quarantine error rate.
+#[utoipa::path(
+    get,
+    path = "/api/v1/sources",
+    params(reports::SourcesQuery),
+    responses(
+        (status = 200, description = "One row per source", body = giamsat_queries::health::Report),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn sources_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::SourcesQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::sources_params(&state.env, &q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::sources(&ctx, &st.env, &q).await
+    })
+    .await
+}
+
+/// Data quality: dossiers without received event or deadline, unknown codes, suspicious
+/// reporting patterns.
+#[utoipa::path(
+    get,
+    path = "/api/v1/data-quality",
+    params(reports::QualityQuery),
+    responses(
+        (status = 200, description = "Counts per issue and the dossiers", body = giamsat_queries::quality::Report),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn quality_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::QualityQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::quality_params(&q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::quality(&ctx, &st.env, &q).await
+    })
+    .await
 }
 
 /// Body of `POST /api/v1/sql`.
@@ -822,7 +974,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
-    paths(healthz, me_handler, bieu06_handler, index766_handler, on_time_handler, sql_handler, events_handler),
+    paths(healthz, me_handler, bieu06_handler, index766_handler, on_time_handler, overview_handler, alerts_handler, recon_handler, sources_handler, quality_handler, sql_handler, events_handler),
     components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply)),
     modifiers(&BearerAuth)
 )]
@@ -959,6 +1111,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/me", get(me_handler))
         .route("/api/v1/indicators/766", get(index766_handler))
         .route("/api/v1/indicators/on-time", get(on_time_handler))
+        .route("/api/v1/dashboard/overview", get(overview_handler))
+        .route("/api/v1/alerts", get(alerts_handler))
+        .route("/api/v1/reconciliation", get(recon_handler))
+        .route("/api/v1/sources", get(sources_handler))
+        .route("/api/v1/data-quality", get(quality_handler))
         .route(
             "/api/v1/sql",
             post(sql_handler).layer(DefaultBodyLimit::max(1024 * 1024)),

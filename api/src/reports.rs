@@ -388,7 +388,9 @@ pub async fn overview(
     ap.province = opt(&q.province);
     ap.commune = opt(&q.commune);
     ap.limit = 1;
-    let alerts = giamsat_queries::alerts::run(ctx, &env.calendar, &ap).await?.summary;
+    let alerts = giamsat_queries::alerts::run(ctx, &env.calendar, &ap)
+        .await?
+        .summary;
     Ok(Overview {
         period,
         previous,
@@ -408,4 +410,285 @@ pub fn now_in_calendar(cal: &Calendar) -> i64 {
         cal.local_midnight(first),
         cal.local_midnight(last) + giamsat_warehouse::calendar::DAY_MICROS - 1,
     )
+}
+
+fn parse_f64(name: &str, v: &Option<String>) -> Result<Option<f64>, QueryError> {
+    match opt(v) {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<f64>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .map(Some)
+            .ok_or_else(|| QueryError::BadInput(format!("{name} phải là một số: {s:?}"))),
+    }
+}
+
+fn parse_usize(name: &str, v: &Option<String>) -> Result<Option<usize>, QueryError> {
+    match opt(v) {
+        None => Ok(None),
+        Some(s) => s
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| QueryError::BadInput(format!("{name} phải là số nguyên không âm: {s:?}"))),
+    }
+}
+
+/// An instant from `as_of`: RFC 3339, a local date-time `YYYY-MM-DDTHH:MM[:SS]`, or a
+/// local date (its 00:00); absent = now.
+fn parse_as_of(env: &ReportEnv, v: &Option<String>) -> Result<i64, QueryError> {
+    let Some(s) = opt(v) else {
+        return Ok(now_in_calendar(&env.calendar));
+    };
+    if let Ok(d) = NaiveDate::parse_from_str(&s, "%Y-%m-%d") {
+        return Ok(env.calendar.local_midnight(d));
+    }
+    giamsat_ingest::canonical::parse_instant(&s)
+        .map_err(|_| QueryError::BadInput(format!("as_of không hợp lệ: {s:?}")))
+}
+
+fn csv_of<T: Serialize>(items: &[T]) -> Result<Rendered, QueryError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    for i in items {
+        w.serialize(i)
+            .map_err(|e| QueryError::BadInput(e.to_string()))?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| QueryError::BadInput(e.to_string()))?;
+    Ok(Rendered {
+        content_type: CSV,
+        body,
+        filename: None,
+    })
+}
+
+/// Query parameters of `GET /api/v1/alerts` (and `giamsat report overdue`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    /// The instant of the list (RFC 3339, local date-time or date); default now.
+    pub as_of: Option<String>,
+    /// Due soon = at most this many working hours left (default 8).
+    pub due_within_hours: Option<String>,
+    /// A source silent for longer is stale: "chưa đồng bộ" (default from config, 24).
+    pub stale_after_hours: Option<String>,
+    pub province: Option<String>,
+    pub commune: Option<String>,
+    /// Rows listed at most (default 1000; the summary counts all).
+    pub limit: Option<String>,
+    /// `json` (default) or `csv` (the items).
+    pub format: Option<String>,
+}
+
+/// The validated parameters of the alert list.
+pub fn alerts_params(
+    env: &ReportEnv,
+    q: &AlertsQuery,
+) -> Result<giamsat_queries::alerts::Params, QueryError> {
+    let mut p = giamsat_queries::alerts::Params::new(parse_as_of(env, &q.as_of)?);
+    p.portal_source = env.config.sync.portal_source.clone();
+    p.stale_after_hours = env.config.sync.stale_after_hours;
+    if let Some(h) = parse_f64("due_within_hours", &q.due_within_hours)? {
+        p.due_within_hours = h;
+    }
+    if let Some(h) = parse_f64("stale_after_hours", &q.stale_after_hours)? {
+        p.stale_after_hours = h;
+    }
+    if let Some(l) = parse_usize("limit", &q.limit)? {
+        p.limit = l;
+    }
+    p.province = opt(&q.province);
+    p.commune = opt(&q.commune);
+    p.validate(&env.calendar)?;
+    Ok(p)
+}
+
+/// Overdue and due-soon dossiers, with the "chưa đồng bộ" marking.
+pub async fn alerts(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &AlertsQuery,
+) -> Result<Rendered, QueryError> {
+    let format = format_of(&q.format, &["json", "csv"])?;
+    let p = alerts_params(env, q)?;
+    let r = giamsat_queries::alerts::run(ctx, &env.calendar, &p).await?;
+    if format == "csv" {
+        csv_of(&r.items)
+    } else {
+        json(&r)
+    }
+}
+
+/// Query parameters of `GET /api/v1/reconciliation` (and `giamsat report reconciliation`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReconQuery {
+    /// Only dossiers whose first event is on or after this local date.
+    pub from: Option<String>,
+    /// … and on or before this local date.
+    pub to: Option<String>,
+    /// End times further apart disagree (default from config, 3600).
+    pub tolerance_seconds: Option<String>,
+    /// Only this kind in `items`: missing_on_portal, missing_in_origin, lost_state,
+    /// status_mismatch, end_time_mismatch, duplicate.
+    pub kind: Option<String>,
+    /// Items listed at most (default 1000; totals count all).
+    pub limit: Option<String>,
+    /// `json` (default) or `csv` (the items).
+    pub format: Option<String>,
+}
+
+/// The validated parameters of the reconciliation.
+pub fn recon_params(
+    env: &ReportEnv,
+    q: &ReconQuery,
+) -> Result<giamsat_queries::recon::Params, QueryError> {
+    let mut p = giamsat_queries::recon::Params {
+        portal_source: env.config.sync.portal_source.clone(),
+        tolerance_seconds: env.config.sync.end_time_tolerance_seconds,
+        ..Default::default()
+    };
+    if let Some(f) = opt(&q.from) {
+        p.from = Some(env.calendar.local_midnight(bieu06::parse_date("from", &f)?));
+    }
+    if let Some(t) = opt(&q.to) {
+        p.to = Some(
+            env.calendar.local_midnight(bieu06::parse_date("to", &t)?)
+                + giamsat_warehouse::calendar::DAY_MICROS,
+        );
+    }
+    if let Some(t) = opt(&q.tolerance_seconds) {
+        p.tolerance_seconds = t.parse().map_err(|_| {
+            QueryError::BadInput(format!("tolerance_seconds phải là số nguyên: {t:?}"))
+        })?;
+    }
+    if let Some(k) = opt(&q.kind) {
+        p.kind = Some(giamsat_queries::recon::Kind::parse(&k)?);
+    }
+    if let Some(l) = parse_usize("limit", &q.limit)? {
+        p.limit = l;
+    }
+    p.validate()?;
+    Ok(p)
+}
+
+/// Reconciliation between source systems.
+pub async fn reconciliation(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &ReconQuery,
+) -> Result<Rendered, QueryError> {
+    let format = format_of(&q.format, &["json", "csv"])?;
+    let p = recon_params(env, q)?;
+    let r = giamsat_queries::recon::run(ctx, &p).await?;
+    if format == "csv" {
+        csv_of(&r.items)
+    } else {
+        json(&r)
+    }
+}
+
+/// Query parameters of `GET /api/v1/sources` (and `giamsat report sources`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SourcesQuery {
+    /// The instant (RFC 3339, local date-time or date); default now.
+    pub as_of: Option<String>,
+    /// A source silent for longer is stale (default from config, 24).
+    pub stale_after_hours: Option<String>,
+}
+
+/// The validated parameters of the source health report.
+pub fn sources_params(
+    env: &ReportEnv,
+    q: &SourcesQuery,
+) -> Result<giamsat_queries::health::Params, QueryError> {
+    let mut p = giamsat_queries::health::Params::new(parse_as_of(env, &q.as_of)?);
+    p.stale_after_hours = parse_f64("stale_after_hours", &q.stale_after_hours)?
+        .unwrap_or(env.config.sync.stale_after_hours);
+    p.validate()?;
+    Ok(p)
+}
+
+/// Per-source sync health.
+pub async fn sources(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &SourcesQuery,
+) -> Result<Rendered, QueryError> {
+    let p = sources_params(env, q)?;
+    json(&giamsat_queries::health::run(ctx, &p).await?)
+}
+
+/// Query parameters of `GET /api/v1/data-quality` (and `giamsat report data-quality`).
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct QualityQuery {
+    pub province: Option<String>,
+    pub commune: Option<String>,
+    /// Dossiers listed per issue at most (default 100; counts are over all).
+    pub limit: Option<String>,
+    /// `json` (default) or `csv` (the items).
+    pub format: Option<String>,
+}
+
+/// The validated parameters of the data-quality report.
+pub fn quality_params(q: &QualityQuery) -> Result<giamsat_queries::quality::Params, QueryError> {
+    let mut p = giamsat_queries::quality::Params {
+        province: opt(&q.province),
+        commune: opt(&q.commune),
+        ..Default::default()
+    };
+    if let Some(l) = parse_usize("limit", &q.limit)? {
+        p.limit = l;
+    }
+    p.validate()?;
+    Ok(p)
+}
+
+/// Data-quality report.
+pub async fn quality(
+    ctx: &SessionContext,
+    _env: &ReportEnv,
+    q: &QualityQuery,
+) -> Result<Rendered, QueryError> {
+    let format = format_of(&q.format, &["json", "csv"])?;
+    let p = quality_params(q)?;
+    let r = giamsat_queries::quality::run(ctx, &p).await?;
+    if format == "csv" {
+        csv_of(&r.items)
+    } else {
+        json(&r)
+    }
+}
+
+/// The overview as JSON.
+pub async fn overview_json(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &OverviewQuery,
+) -> Result<Rendered, QueryError> {
+    json(&overview(ctx, env, q).await?)
+}
+
+/// The validated parameters of the overview (period and filters).
+pub fn overview_params(env: &ReportEnv, q: &OverviewQuery) -> Result<(), QueryError> {
+    on_time_params(
+        env,
+        &OnTimeQuery {
+            from: q.from.clone(),
+            to: q.to.clone(),
+            period: q.period.clone(),
+            province: q.province.clone(),
+            commune: q.commune.clone(),
+            agency: q.agency.clone(),
+            field: q.field.clone(),
+            procedure: q.procedure.clone(),
+            procedure_level: q.procedure_level.clone(),
+            non_territorial: q.non_territorial.clone(),
+            ..Default::default()
+        },
+    )
+    .map(|_| ())
 }

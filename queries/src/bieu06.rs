@@ -11,6 +11,7 @@ use serde::Serialize;
 use giamsat_warehouse::event::string_col;
 use giamsat_warehouse::Calendar;
 
+use crate::common::code_ok;
 use crate::QueryError;
 
 /// The SQL file, verbatim.
@@ -249,13 +250,6 @@ pub const HEADINGS_VI: [&str; 13] = [
     "Trong hạn",
     "Quá hạn",
 ];
-
-pub(crate) fn code_ok(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 32
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-}
 
 /// Parse a local date `YYYY-MM-DD`.
 pub fn parse_date(name: &str, s: &str) -> Result<NaiveDate, QueryError> {

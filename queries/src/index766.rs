@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 use giamsat_warehouse::event::string_col;
 use giamsat_warehouse::Calendar;
 
-use crate::bieu06::{code_ok, period_params, with_period_dossiers, Filters};
+use crate::bieu06::{period_params, with_period_dossiers, Filters};
+use crate::common::code_ok;
 use crate::period::Period;
 use crate::QueryError;
 

@@ -1,10 +1,15 @@
 //! giamsat queries: the DataFusion session over the warehouse tables, the working-time
 //! UDFs, and the indicator SQL files (`queries/sql/*.sql`) with their typed runners.
 
+pub mod alerts;
 pub mod bieu06;
+pub mod common;
+pub mod health;
 pub mod index766;
 pub mod on_time;
 pub mod period;
+pub mod quality;
+pub mod recon;
 pub mod udf;
 
 pub use datafusion::arrow;

@@ -89,7 +89,15 @@ fn dashboard_in_a_real_browser() {
     let data = tmp.path().join("data");
     cli(
         &data,
-        &["generate", "--out", gen.to_str().expect("p"), "--dossiers", "3000", "--seed", "7"],
+        &[
+            "generate",
+            "--out",
+            gen.to_str().expect("p"),
+            "--dossiers",
+            "3000",
+            "--seed",
+            "7",
+        ],
     );
     let mut files: Vec<_> = std::fs::read_dir(&gen)
         .expect("gen")
@@ -97,9 +105,20 @@ fn dashboard_in_a_real_browser() {
         .filter(|p| p.extension().is_some_and(|x| x == "ndjson"))
         .collect();
     files.sort();
-    cli(&data, &["ingest", "--format", "procedures", gen.join("procedures.csv").to_str().expect("p")]);
+    cli(
+        &data,
+        &[
+            "ingest",
+            "--format",
+            "procedures",
+            gen.join("procedures.csv").to_str().expect("p"),
+        ],
+    );
     for f in &files {
-        let fmt = if f.file_name().is_some_and(|n| n.to_string_lossy().contains("dvcqg")) {
+        let fmt = if f
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("dvcqg"))
+        {
             "dvcqg"
         } else {
             "canonical"

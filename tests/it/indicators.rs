@@ -518,3 +518,137 @@ fn cli_and_http_agree_and_viewer_scope_holds() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// Alerts, reconciliation, source health and data quality: the CLI and HTTP give the same
+/// JSON (one code path), on the reconciliation fixture (`fixtures/recon/`); a commune
+/// viewer's lists stay inside its commune.
+#[test]
+fn operational_reports_cli_equals_http() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path().join("data");
+    let f = common::root().join("fixtures/recon");
+    common::ingest_all(&data, &f.join("procedures.csv"), &[f.join("events.ndjson")]);
+    let admin = cli(&data, &["token", "add", "--role", "admin"]);
+    let viewer = cli(
+        &data,
+        &["token", "add", "--role", "viewer", "--commune", "11224"],
+    );
+    let (_server, port) = start_server(&data, &[]);
+    let as_of = "2026-04-24T15:00:00%2B07:00";
+    let cases: [(Vec<&str>, String); 5] = [
+        (
+            vec!["report", "overdue", "--as-of", "2026-04-24T15:00:00+07:00"],
+            format!("/api/v1/alerts?as_of={as_of}"),
+        ),
+        (
+            vec![
+                "report",
+                "reconciliation",
+                "--from",
+                "2026-04-06",
+                "--to",
+                "2026-04-10",
+            ],
+            "/api/v1/reconciliation?from=2026-04-06&to=2026-04-10".to_string(),
+        ),
+        (
+            vec![
+                "report",
+                "reconciliation",
+                "--kind",
+                "lost_state",
+                "--tolerance-seconds",
+                "1200",
+            ],
+            "/api/v1/reconciliation?kind=lost_state&tolerance_seconds=1200".to_string(),
+        ),
+        (
+            vec!["report", "sources", "--as-of", "2026-04-24T15:00:00+07:00"],
+            format!("/api/v1/sources?as_of={as_of}"),
+        ),
+        (
+            vec!["report", "data-quality"],
+            "/api/v1/data-quality".to_string(),
+        ),
+    ];
+    for (args, path) in cases {
+        let from_cli: Value = serde_json::from_str(&cli(&data, &args)).expect("cli json");
+        let r = request(port, "GET", &path, Some(&admin), None);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        // health reports `last_ingested_at`/lags identically: same data, same as_of
+        assert_eq!(from_cli, r.json(), "{path}");
+    }
+    // hand-checked anchors (fixtures/recon/README.md): R01 is missing on the portal;
+    // A01 is overdue at Friday 24/4 15:00
+    let rec = request(
+        port,
+        "GET",
+        "/api/v1/reconciliation?from=2026-04-06&to=2026-04-10",
+        Some(&admin),
+        None,
+    )
+    .json();
+    assert!(rec["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|i| i["dossier_id"] == "R01" && i["kind"] == "missing_on_portal"));
+    let al = request(
+        port,
+        "GET",
+        &format!("/api/v1/alerts?as_of={as_of}"),
+        Some(&admin),
+        None,
+    )
+    .json();
+    assert!(al["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .any(|i| i["dossier_id"] == "A01" && i["status"] == "overdue"));
+
+    // the viewer of 11224 only ever sees 11224 dossiers
+    let al = request(
+        port,
+        "GET",
+        &format!("/api/v1/alerts?as_of={as_of}&commune=11311"),
+        Some(&viewer),
+        None,
+    )
+    .json();
+    assert_eq!(al["summary"]["total"], 0);
+    let al = request(
+        port,
+        "GET",
+        &format!("/api/v1/alerts?as_of={as_of}"),
+        Some(&viewer),
+        None,
+    )
+    .json();
+    for i in al["items"].as_array().expect("items") {
+        assert_eq!(i["commune_code"], "11224", "{i}");
+    }
+    let dq = request(port, "GET", "/api/v1/data-quality", Some(&viewer), None).json();
+    for i in dq["items"].as_array().expect("items") {
+        assert_eq!(i["commune_code"], "11224", "{i}");
+    }
+    // bad parameters: 400 / exit 2
+    for path in [
+        "/api/v1/alerts?as_of=yesterday",
+        "/api/v1/alerts?due_within_hours=-1",
+        "/api/v1/reconciliation?kind=nonsense",
+        "/api/v1/reconciliation?tolerance_seconds=abc",
+        "/api/v1/sources?stale_after_hours=x",
+        "/api/v1/data-quality?limit=-5",
+    ] {
+        let r = request(port, "GET", path, Some(&admin), None);
+        assert_eq!(r.status, 400, "{path}: {}", r.text());
+    }
+    let out = std::process::Command::new(common::BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["report", "reconciliation", "--kind", "nonsense"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -3,9 +3,11 @@
 mod api;
 mod calendar_props;
 mod common;
+mod dashboard;
 mod dvcqg;
 mod e2e;
 mod golden;
 mod indicators;
 mod ingest_robust;
 mod props;
+mod recon;

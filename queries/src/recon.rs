@@ -1,0 +1,484 @@
+//! Reconciliation between source systems (issue #5): binds the parameters of
+//! `sql/recon.sql` (one row per discrepancy) and returns counts per source pair and kind,
+//! totals per kind, and the list of discrepancies to drill into.
+//!
+//! Built from the `events` table only (dossier events), per (dossier, source): first
+//! `received` instant, number of distinct `received` instants, and end (earliest of
+//! resolved / returned / withdrawn / stopped). The kind filter applies to `items` only:
+//! `pairs` and `totals` always cover every kind, so a drill-down keeps its overview.
+
+use datafusion::common::ScalarValue;
+use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
+use datafusion::prelude::{col, lit, when, Expr, SessionContext};
+use serde::Serialize;
+
+use giamsat_warehouse::calendar::MICROS;
+
+use crate::common::{self, Cols};
+use crate::QueryError;
+
+/// The SQL file, verbatim.
+pub const SQL: &str = include_str!("../sql/recon.sql");
+
+/// Default tolerance between the end instants two systems report.
+pub const DEFAULT_TOLERANCE_SECONDS: i64 = 3_600;
+/// Default number of listed discrepancies.
+pub const DEFAULT_LIMIT: usize = 1_000;
+
+/// Kind of discrepancy, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Reported by an origin system, never by the portal.
+    MissingOnPortal,
+    /// Reported by the portal only.
+    MissingInOrigin,
+    /// Ended in one system, not in the other.
+    LostState,
+    /// Both ended, with different end types.
+    StatusMismatch,
+    /// Both ended, more than the tolerance apart.
+    EndTimeMismatch,
+    /// Several distinct `received` instants in one system, or received by several
+    /// origin systems.
+    Duplicate,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 6] = [
+        Kind::MissingOnPortal,
+        Kind::MissingInOrigin,
+        Kind::LostState,
+        Kind::StatusMismatch,
+        Kind::EndTimeMismatch,
+        Kind::Duplicate,
+    ];
+
+    /// The code used in SQL and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::MissingOnPortal => "missing_on_portal",
+            Kind::MissingInOrigin => "missing_in_origin",
+            Kind::LostState => "lost_state",
+            Kind::StatusMismatch => "status_mismatch",
+            Kind::EndTimeMismatch => "end_time_mismatch",
+            Kind::Duplicate => "duplicate",
+        }
+    }
+
+    /// Parse a `kind` parameter.
+    pub fn parse(s: &str) -> Result<Kind, QueryError> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| {
+                QueryError::BadInput(format!(
+                    "kind không hợp lệ: {s:?} ({})",
+                    Kind::ALL.map(Kind::as_str).join("|")
+                ))
+            })
+    }
+
+    /// Vietnamese label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::MissingOnPortal => "Chưa có trên Cổng Dịch vụ công quốc gia",
+            Kind::MissingInOrigin => "Chỉ có trên Cổng, không có ở hệ thống nguồn",
+            Kind::LostState => "Mất trạng thái kết thúc",
+            Kind::StatusMismatch => "Lệch trạng thái kết thúc",
+            Kind::EndTimeMismatch => "Lệch thời điểm kết thúc",
+            Kind::Duplicate => "Trùng lặp tiếp nhận",
+        }
+    }
+
+    fn rank(self) -> i64 {
+        Kind::ALL.iter().position(|k| *k == self).unwrap_or(0) as i64
+    }
+}
+
+/// Vietnamese name of an end type (DVCQG status names).
+pub fn end_type_label(t: &str) -> &str {
+    match t {
+        "resolved" => "Đã xử lý xong",
+        "returned" => "Đã trả kết quả",
+        "withdrawn" => "Công dân rút hồ sơ",
+        "stopped" => "Dừng xử lý",
+        o => o,
+    }
+}
+
+/// Parameters. Build with [`Params::default`] and adjust the fields; [`run`] validates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    /// The national portal's source code (default `dvcqg`).
+    pub portal_source: String,
+    /// Ends further apart than this are an `end_time_mismatch` (default 3600).
+    pub tolerance_seconds: i64,
+    /// Only dossiers whose earliest event (any source) is in `[from, to)`, UTC micros.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Only this kind in `items`.
+    pub kind: Option<Kind>,
+    /// At most this many `items`.
+    pub limit: usize,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params {
+            portal_source: crate::alerts::DEFAULT_PORTAL.to_string(),
+            tolerance_seconds: DEFAULT_TOLERANCE_SECONDS,
+            from: None,
+            to: None,
+            kind: None,
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+impl Params {
+    /// Check the parameters.
+    pub fn validate(&self) -> Result<(), QueryError> {
+        common::check_source("portal_source", &self.portal_source)?;
+        if !(0..=366 * 86_400).contains(&self.tolerance_seconds) {
+            return Err(QueryError::BadInput(format!(
+                "tolerance_seconds phải từ 0 đến 31622400: {}",
+                self.tolerance_seconds
+            )));
+        }
+        if let (Some(a), Some(b)) = (self.from, self.to) {
+            if a >= b {
+                return Err(QueryError::BadInput("from phải trước to".into()));
+            }
+        }
+        common::check_limit(self.limit)
+    }
+}
+
+/// Number of discrepancies of one kind for one pair of sources.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct PairCount {
+    pub source_a: String,
+    /// Null for `missing_in_origin` and for a duplicate within one source.
+    pub source_b: Option<String>,
+    pub kind: Kind,
+    pub count: i64,
+}
+
+/// Totals of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct KindTotal {
+    pub kind: Kind,
+    pub label: String,
+    /// Discrepancy rows (one per dossier and source pair).
+    pub count: i64,
+    /// Distinct dossiers.
+    pub dossiers: i64,
+}
+
+/// One discrepancy. Instants are RFC 3339 in local time (+07:00).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Item {
+    pub dossier_id: String,
+    pub kind: Kind,
+    pub source_a: String,
+    pub source_b: Option<String>,
+    pub a_received_at: Option<String>,
+    pub b_received_at: Option<String>,
+    /// Distinct `received` instants in `source_a` (rows about one source only).
+    pub a_received_count: Option<i64>,
+    pub a_end_type: Option<String>,
+    pub b_end_type: Option<String>,
+    pub a_ended_at: Option<String>,
+    pub b_ended_at: Option<String>,
+    /// `b_ended_at − a_ended_at` when both ended.
+    pub end_diff_seconds: Option<i64>,
+    /// What is wrong, in Vietnamese.
+    pub detail: String,
+}
+
+/// The reconciliation report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Report {
+    pub portal_source: String,
+    pub tolerance_seconds: i64,
+    /// Dossiers with at least one discrepancy.
+    pub dossiers_with_discrepancies: i64,
+    /// Every kind, in order, zero included.
+    pub totals: Vec<KindTotal>,
+    /// Per (source_a, source_b, kind), sorted by those.
+    pub pairs: Vec<PairCount>,
+    /// Sorted by kind (report order), dossier, sources; at most `limit`.
+    pub items: Vec<Item>,
+}
+
+fn kind_rank_expr() -> Result<Expr, QueryError> {
+    let mut w = when(col("kind").eq(lit(Kind::ALL[0].as_str())), lit(0i64));
+    for k in &Kind::ALL[1..] {
+        w = w.when(col("kind").eq(lit(k.as_str())), lit(k.rank()));
+    }
+    Ok(w.otherwise(lit(99i64))?)
+}
+
+fn detail(it: &Item, portal: &str, tolerance: i64, times: &RawTimes) -> String {
+    let a = &it.source_a;
+    let b = it.source_b.as_deref().unwrap_or("");
+    let end = |t: &Option<String>, at: Option<i64>| {
+        format!(
+            "«{}» lúc {}",
+            end_type_label(t.as_deref().unwrap_or("")),
+            at.map(common::local_short).unwrap_or_default()
+        )
+    };
+    match it.kind {
+        Kind::MissingOnPortal => {
+            format!("Hồ sơ có trên {a} nhưng chưa được đồng bộ lên {portal}")
+        }
+        Kind::MissingInOrigin => {
+            format!("Hồ sơ chỉ có trên {a}, không hệ thống nguồn nào gửi hồ sơ này")
+        }
+        Kind::LostState => {
+            let (ended, open, t, at) = if times.a_end.is_some() {
+                (a.as_str(), b, &it.a_end_type, times.a_end)
+            } else {
+                (b, a.as_str(), &it.b_end_type, times.b_end)
+            };
+            format!(
+                "{ended} ghi nhận kết thúc {}; {open} chưa có trạng thái kết thúc",
+                end(t, at)
+            )
+        }
+        Kind::StatusMismatch => format!(
+            "Trạng thái kết thúc khác nhau: {a} {}, {b} {}",
+            end(&it.a_end_type, times.a_end),
+            end(&it.b_end_type, times.b_end)
+        ),
+        Kind::EndTimeMismatch => format!(
+            "Thời điểm kết thúc lệch nhau {} (ngưỡng {}): {a} {}, {b} {}",
+            common::duration_vi(it.end_diff_seconds.unwrap_or(0)),
+            common::duration_vi(tolerance),
+            end(&it.a_end_type, times.a_end),
+            end(&it.b_end_type, times.b_end)
+        ),
+        Kind::Duplicate if it.source_b.is_none() => format!(
+            "{a} ghi nhận {} thời điểm tiếp nhận khác nhau (sớm nhất {})",
+            it.a_received_count.unwrap_or(0),
+            times
+                .a_received
+                .map(common::local_short)
+                .unwrap_or_default()
+        ),
+        Kind::Duplicate => format!(
+            "Cả {a} và {b} đều ghi nhận tiếp nhận hồ sơ (lúc {} và {})",
+            times
+                .a_received
+                .map(common::local_short)
+                .unwrap_or_default(),
+            times
+                .b_received
+                .map(common::local_short)
+                .unwrap_or_default()
+        ),
+    }
+}
+
+struct RawTimes {
+    a_received: Option<i64>,
+    b_received: Option<i64>,
+    a_end: Option<i64>,
+    b_end: Option<i64>,
+}
+
+/// Compute the reconciliation.
+pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError> {
+    p.validate()?;
+    let df = ctx.sql(SQL).await?.with_param_values(vec![
+        ScalarValue::Utf8(Some(p.portal_source.clone())),
+        ScalarValue::Int64(Some(p.tolerance_seconds * MICROS)),
+        common::ts_param(p.from),
+        common::ts_param(p.to),
+    ])?;
+
+    // pairs
+    let mut pairs = Vec::new();
+    let batches = df
+        .clone()
+        .aggregate(
+            vec![col("source_a"), col("source_b"), col("kind")],
+            vec![count(lit(1)).alias("n")],
+        )?
+        .collect()
+        .await?;
+    for b in &batches {
+        let c = Cols(b);
+        let (sa, sb, kind, n) = (
+            c.strings("source_a")?,
+            c.strings("source_b")?,
+            c.strings("kind")?,
+            c.ints("n")?,
+        );
+        for i in 0..c.rows() {
+            pairs.push(PairCount {
+                source_a: sa.text(i),
+                source_b: sb.get(i),
+                kind: Kind::parse(&kind.text(i))?,
+                count: n.or_zero(i),
+            });
+        }
+    }
+    pairs.sort_by(|x, y| {
+        (&x.source_a, &x.source_b, x.kind).cmp(&(&y.source_a, &y.source_b, y.kind))
+    });
+
+    // totals per kind, and dossiers with any discrepancy
+    let mut totals: Vec<KindTotal> = Kind::ALL
+        .iter()
+        .map(|k| KindTotal {
+            kind: *k,
+            label: k.label().to_string(),
+            count: 0,
+            dossiers: 0,
+        })
+        .collect();
+    let batches = df
+        .clone()
+        .aggregate(
+            vec![col("kind")],
+            vec![
+                count(lit(1)).alias("n"),
+                count_distinct(col("dossier_id")).alias("d"),
+            ],
+        )?
+        .collect()
+        .await?;
+    for b in &batches {
+        let c = Cols(b);
+        let (kind, n, d) = (c.strings("kind")?, c.ints("n")?, c.ints("d")?);
+        for i in 0..c.rows() {
+            let k = Kind::parse(&kind.text(i))?;
+            if let Some(t) = totals.iter_mut().find(|t| t.kind == k) {
+                t.count = n.or_zero(i);
+                t.dossiers = d.or_zero(i);
+            }
+        }
+    }
+    let mut dossiers_with_discrepancies = 0;
+    let batches = df
+        .clone()
+        .aggregate(vec![], vec![count_distinct(col("dossier_id")).alias("d")])?
+        .collect()
+        .await?;
+    for b in &batches {
+        let c = Cols(b);
+        let d = c.ints("d")?;
+        for i in 0..c.rows() {
+            dossiers_with_discrepancies += d.or_zero(i);
+        }
+    }
+
+    // items
+    let mut items_df = df.with_column("kind_rank", kind_rank_expr()?)?;
+    if let Some(k) = p.kind {
+        items_df = items_df.filter(col("kind").eq(lit(k.as_str())))?;
+    }
+    let items_df = items_df
+        .sort(vec![
+            col("kind_rank").sort(true, false),
+            col("dossier_id").sort(true, false),
+            col("source_a").sort(true, false),
+            col("source_b").sort(true, true),
+        ])?
+        .limit(0, Some(p.limit))?;
+    let mut items = Vec::new();
+    for b in &items_df.collect().await? {
+        let c = Cols(b);
+        let id = c.strings("dossier_id")?;
+        let kind = c.strings("kind")?;
+        let sa = c.strings("source_a")?;
+        let sb = c.strings("source_b")?;
+        let ar = c.instants("a_received_at")?;
+        let br = c.instants("b_received_at")?;
+        let an = c.ints("a_received_count")?;
+        let at = c.strings("a_end_type")?;
+        let bt = c.strings("b_end_type")?;
+        let ae = c.instants("a_ended_at")?;
+        let be = c.instants("b_ended_at")?;
+        for i in 0..c.rows() {
+            let times = RawTimes {
+                a_received: ar.get(i),
+                b_received: br.get(i),
+                a_end: ae.get(i),
+                b_end: be.get(i),
+            };
+            let mut it = Item {
+                dossier_id: id.text(i),
+                kind: Kind::parse(&kind.text(i))?,
+                source_a: sa.text(i),
+                source_b: sb.get(i),
+                a_received_at: times.a_received.and_then(common::local_rfc3339),
+                b_received_at: times.b_received.and_then(common::local_rfc3339),
+                a_received_count: an.get(i),
+                a_end_type: at.get(i),
+                b_end_type: bt.get(i),
+                a_ended_at: times.a_end.and_then(common::local_rfc3339),
+                b_ended_at: times.b_end.and_then(common::local_rfc3339),
+                end_diff_seconds: match (times.a_end, times.b_end) {
+                    (Some(x), Some(y)) => Some((y - x) / MICROS),
+                    _ => None,
+                },
+                detail: String::new(),
+            };
+            it.detail = detail(&it, &p.portal_source, p.tolerance_seconds, &times);
+            items.push(it);
+        }
+    }
+    Ok(Report {
+        portal_source: p.portal_source.clone(),
+        tolerance_seconds: p.tolerance_seconds,
+        dossiers_with_discrepancies,
+        totals,
+        pairs,
+        items,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_order() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()).ok(), Some(k));
+        }
+        assert!(Kind::parse("nope").is_err());
+        assert!(Kind::MissingOnPortal < Kind::Duplicate);
+    }
+
+    #[test]
+    fn params_are_checked() {
+        let ok = Params::default();
+        assert!(ok.validate().is_ok());
+        for bad in [
+            Params {
+                portal_source: "DVCQG'".into(),
+                ..Params::default()
+            },
+            Params {
+                tolerance_seconds: -1,
+                ..Params::default()
+            },
+            Params {
+                from: Some(10),
+                to: Some(10),
+                ..Params::default()
+            },
+            Params {
+                limit: 0,
+                ..Params::default()
+            },
+        ] {
+            assert!(matches!(bad.validate(), Err(QueryError::BadInput(_))));
+        }
+    }
+}
