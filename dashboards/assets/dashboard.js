@@ -120,7 +120,7 @@
   function delta(now, before, asPct) {
     if (before === null || before === undefined || now === null || now === undefined) { return ""; }
     var d = now - before;
-    var s = asPct ? nf2.format(d * 100) + " điểm %" : nf.format(d);
+    var s = asPct ? nf2.format(d * 100) + " điểm %" : nf2.format(d);
     var cls = d > 0 ? "up" : (d < 0 ? "down" : "");
     return "<span class=\"" + cls + "\">" + (d > 0 ? "+" : "") + s + "</span> so với kỳ trước";
   }
@@ -412,7 +412,7 @@
       charts.i766 = echarts.init($("chart-766"));
       charts.breakdown = echarts.init($("chart-breakdown"));
       window.addEventListener("resize", function () { Object.keys(charts).forEach(function (k) { charts[k].resize(); }); });
-      applyPreset();
+      if ($("preset").value !== "custom") { applyPreset(); }
       return refresh();
     });
   }
@@ -437,6 +437,14 @@
   $("b06-group").addEventListener("change", function () { loadBieu06().catch(function (e) { status(e.message, true); }); });
   $("dl-csv").addEventListener("click", function () { download("csv"); });
   $("dl-xlsx").addEventListener("click", function () { download("xlsx"); });
-  var saved = sessionStorage.getItem("giamsat_token");
+  // `giamsat demo` prints a link /#token=…&from=…&to=…: sign in with it, then forget it
+  var h = new URLSearchParams(location.hash.replace(/^#/, ""));
+  if (h.get("from") && h.get("to")) {
+    $("preset").value = "custom";
+    $("from").value = h.get("from");
+    $("to").value = h.get("to");
+  }
+  var saved = h.get("token") || sessionStorage.getItem("giamsat_token");
+  if (location.hash) { history.replaceState(null, "", location.pathname); }
   if (saved) { signIn(saved).catch(function () { sessionStorage.removeItem("giamsat_token"); }); }
 })();

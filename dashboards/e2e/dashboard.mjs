@@ -42,10 +42,12 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
   args: [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--lang=vi-VN",
   ],
 });
 const errors = [];
+const t0 = Date.now();
+const log = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)} s] ${m}`);
 let step = 0;
 try {
   const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true, locale: "vi-VN" });
@@ -82,6 +84,7 @@ try {
   await page.fill("#to", to);
   await reload(() => page.click("#apply"));
   await shot("tong-quan");
+  log("signed in, period picked");
 
   const path_ = [];
   const filters = () => {
@@ -165,6 +168,7 @@ try {
     await page.waitForTimeout(500);
   }
 
+  log("drill-down checked");
   // 4. download the XLSX of Biểu 06 for the period
   await page.selectOption("#b06-group", "field");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("#dl-xlsx")]);

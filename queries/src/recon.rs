@@ -7,7 +7,11 @@
 //! resolved / returned / withdrawn / stopped). The kind filter applies to `items` only:
 //! `pairs` and `totals` always cover every kind, so a drill-down keeps its overview.
 
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
 use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
 use datafusion::prelude::{col, lit, when, Expr, SessionContext};
 use serde::Serialize;
@@ -19,6 +23,8 @@ use crate::QueryError;
 
 /// The SQL file, verbatim.
 pub const SQL: &str = include_str!("../sql/recon.sql");
+/// Step 1: one row per (dossier, source).
+pub const PER_SOURCE_SQL: &str = include_str!("../sql/recon_per_source.sql");
 
 /// Default tolerance between the end instants two systems report.
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 3_600;
@@ -292,12 +298,30 @@ struct RawTimes {
 /// Compute the reconciliation.
 pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError> {
     p.validate()?;
-    let df = ctx.sql(SQL).await?.with_param_values(vec![
+    // step 1 on the caller's (scoped) session: one scan of `events`
+    let per_source = ctx.sql(PER_SOURCE_SQL).await?.with_param_values(vec![
         ScalarValue::Utf8(Some(p.portal_source.clone())),
-        ScalarValue::Int64(Some(p.tolerance_seconds * MICROS)),
         common::ts_param(p.from),
         common::ts_param(p.to),
     ])?;
+    let schema: SchemaRef = Arc::new(per_source.schema().as_arrow().clone());
+    let rows = per_source.collect().await?;
+    let schema = rows.first().map_or(schema, |b| b.schema());
+    // step 2 over the collected rows, in a private session; its result is collected once
+    // too, then summed up four ways
+    let local = SessionContext::new();
+    local.register_table(
+        "per_source",
+        Arc::new(MemTable::try_new(schema, vec![rows])?),
+    )?;
+    let found = local.sql(SQL).await?.with_param_values(vec![
+        ScalarValue::Utf8(Some(p.portal_source.clone())),
+        ScalarValue::Int64(Some(p.tolerance_seconds * MICROS)),
+    ])?;
+    let schema: SchemaRef = Arc::new(found.schema().as_arrow().clone());
+    let found = found.collect().await?;
+    let schema = found.first().map_or(schema, |b| b.schema());
+    let df = local.read_table(Arc::new(MemTable::try_new(schema, vec![found])?))?;
 
     // pairs
     let mut pairs = Vec::new();

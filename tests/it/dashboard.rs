@@ -130,30 +130,28 @@ fn dashboard_in_a_real_browser() {
         args.push(f.to_str().expect("p"));
         cli(&data, &args);
     }
-    let admin = cli(&data, &["token", "add", "--role", "admin"]);
-    let (_server, port) = start_server(&data, &[]);
-
-    // the busiest commune of the period, for the drill-down and the scoped token
-    let r = request(
-        port,
-        "GET",
-        &format!("/api/v1/indicators/on-time?from={FROM}&to={TO}&group_by=commune"),
-        Some(&admin),
-        None,
-    );
-    assert_eq!(r.status, 200, "{}", r.text());
-    let rows = r.json()["rows"].as_array().cloned().expect("rows");
-    let busiest = rows
+    // the busiest commune of the period, for the drill-down and the scoped token (tokens
+    // are read when the server starts, so they are made first)
+    let report: Value = serde_json::from_str(&cli(
+        &data,
+        &["report", "on-time", "--from", FROM, "--to", TO, "--group-by", "commune"],
+    ))
+    .expect("json");
+    let busiest = report["rows"]
+        .as_array()
+        .expect("rows")
         .iter()
         .filter(|r| r["group"] != "TOTAL" && r["group"] != "")
         .max_by_key(|r| r["total"].as_i64().unwrap_or(0))
         .and_then(|r| r["group"].as_str())
         .expect("a commune")
         .to_string();
+    let admin = cli(&data, &["token", "add", "--role", "admin"]);
     let viewer = cli(
         &data,
         &["token", "add", "--role", "viewer", "--commune", &busiest],
     );
+    let (_server, port) = start_server(&data, &[]);
 
     let out = common::root().join("target/dashboard-e2e");
     for (mode, token) in [("admin", &admin), ("commune", &viewer)] {
