@@ -134,7 +134,16 @@ fn dashboard_in_a_real_browser() {
     // are read when the server starts, so they are made first)
     let report: Value = serde_json::from_str(&cli(
         &data,
-        &["report", "on-time", "--from", FROM, "--to", TO, "--group-by", "commune"],
+        &[
+            "report",
+            "on-time",
+            "--from",
+            FROM,
+            "--to",
+            TO,
+            "--group-by",
+            "commune",
+        ],
     ))
     .expect("json");
     let busiest = report["rows"]
