@@ -278,6 +278,21 @@ struct ReconArgs {
     format: String,
 }
 
+/// One `giamsat report …` run through the same code path as its HTTP endpoint: validate
+/// the query, open a session, render, write.
+macro_rules! report {
+    ($data:expr, $q:expr, $check:expr, $run:path, $out:expr) => {{
+        let q = $q;
+        let (wh, env) = open_env($data)?;
+        $check(&env, &q).map_err(classify_query)?;
+        let ctx = giamsat_queries::session(&wh)
+            .await
+            .map_err(classify_query)?;
+        let r = $run(&ctx, &env, &q).await.map_err(classify_query)?;
+        emit(r, $out)?;
+    }};
+}
+
 /// Write a rendered report to `output` or stdout.
 fn emit(r: giamsat_api::reports::Rendered, output: Option<PathBuf>) -> anyhow::Result<()> {
     let mut body = r.body;
@@ -449,18 +464,13 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             if format == "xlsx" && output.is_none() {
                 return Err(bad("--format xlsx cần -o TỆP"));
             }
-            let wh = open_wh(&cli.data)?;
-            let env =
-                giamsat_api::reports::ReportEnv::for_warehouse(&wh).map_err(classify_query)?;
-            giamsat_api::reports::period_of(&env, &q.period, &None, &None)
-                .map_err(classify_query)?;
-            let ctx = giamsat_queries::session(&wh)
-                .await
-                .map_err(classify_query)?;
-            let r = giamsat_api::reports::index766(&ctx, &env, &q)
-                .await
-                .map_err(classify_query)?;
-            emit(r, output)?;
+            report!(
+                &cli.data,
+                q,
+                giamsat_api::reports::index766_params,
+                giamsat_api::reports::index766,
+                output
+            );
         }
         Cmd::Report {
             report:
@@ -496,17 +506,13 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 series,
                 format: Some(format),
             };
-            let wh = open_wh(&cli.data)?;
-            let env =
-                giamsat_api::reports::ReportEnv::for_warehouse(&wh).map_err(classify_query)?;
-            giamsat_api::reports::on_time_params(&env, &q).map_err(classify_query)?;
-            let ctx = giamsat_queries::session(&wh)
-                .await
-                .map_err(classify_query)?;
-            let r = giamsat_api::reports::on_time(&ctx, &env, &q)
-                .await
-                .map_err(classify_query)?;
-            emit(r, output)?;
+            report!(
+                &cli.data,
+                q,
+                giamsat_api::reports::on_time_params,
+                giamsat_api::reports::on_time,
+                output
+            );
         }
         Cmd::Report {
             report: ReportCmd::Overdue(a),
@@ -520,15 +526,13 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 limit: a.limit,
                 format: Some(a.format),
             };
-            let (wh, env) = open_env(&cli.data)?;
-            giamsat_api::reports::alerts_params(&env, &q).map_err(classify_query)?;
-            let ctx = giamsat_queries::session(&wh)
-                .await
-                .map_err(classify_query)?;
-            let r = giamsat_api::reports::alerts(&ctx, &env, &q)
-                .await
-                .map_err(classify_query)?;
-            emit(r, None)?;
+            report!(
+                &cli.data,
+                q,
+                giamsat_api::reports::alerts_params,
+                giamsat_api::reports::alerts,
+                None
+            );
         }
         Cmd::Report {
             report: ReportCmd::Reconciliation(a),
@@ -541,15 +545,13 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 limit: a.limit,
                 format: Some(a.format),
             };
-            let (wh, env) = open_env(&cli.data)?;
-            giamsat_api::reports::recon_params(&env, &q).map_err(classify_query)?;
-            let ctx = giamsat_queries::session(&wh)
-                .await
-                .map_err(classify_query)?;
-            let r = giamsat_api::reports::reconciliation(&ctx, &env, &q)
-                .await
-                .map_err(classify_query)?;
-            emit(r, None)?;
+            report!(
+                &cli.data,
+                q,
+                giamsat_api::reports::recon_params,
+                giamsat_api::reports::reconciliation,
+                None
+            );
         }
         Cmd::Report {
             report:
@@ -562,15 +564,13 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 as_of,
                 stale_after_hours,
             };
-            let (wh, env) = open_env(&cli.data)?;
-            giamsat_api::reports::sources_params(&env, &q).map_err(classify_query)?;
-            let ctx = giamsat_queries::session(&wh)
-                .await
-                .map_err(classify_query)?;
-            let r = giamsat_api::reports::sources(&ctx, &env, &q)
-                .await
-                .map_err(classify_query)?;
-            emit(r, None)?;
+            report!(
+                &cli.data,
+                q,
+                giamsat_api::reports::sources_params,
+                giamsat_api::reports::sources,
+                None
+            );
         }
         Cmd::Report {
             report:
@@ -587,15 +587,13 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 limit,
                 format: Some(format),
             };
-            let (wh, env) = open_env(&cli.data)?;
-            giamsat_api::reports::quality_params(&q).map_err(classify_query)?;
-            let ctx = giamsat_queries::session(&wh)
-                .await
-                .map_err(classify_query)?;
-            let r = giamsat_api::reports::quality(&ctx, &env, &q)
-                .await
-                .map_err(classify_query)?;
-            emit(r, None)?;
+            report!(
+                &cli.data,
+                q,
+                giamsat_api::reports::quality_params,
+                giamsat_api::reports::quality,
+                None
+            );
         }
         Cmd::Sql { sql, format } => {
             let wh = open_wh(&cli.data)?;

@@ -470,7 +470,7 @@ async fn index766_handler(
     q: Result<Query<reports::Index766Query>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (p, q) = reader(&state, &headers, q)?;
-    reports::period_of(&state.env, &q.period, &None, &None)?;
+    reports::index766_params(&state.env, &q)?;
     run_report(&state, &p, q, |ctx, st, q| async move {
         reports::index766(&ctx, &st.env, &q).await
     })
@@ -629,7 +629,7 @@ async fn quality_handler(
     q: Result<Query<reports::QualityQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (p, q) = reader(&state, &headers, q)?;
-    reports::quality_params(&q)?;
+    reports::quality_params(&state.env, &q)?;
     run_report(&state, &p, q, |ctx, st, q| async move {
         reports::quality(&ctx, &st.env, &q).await
     })

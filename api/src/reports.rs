@@ -130,6 +130,14 @@ pub struct Index766Query {
     pub format: Option<String>,
 }
 
+/// Check the parameters of a Decision 766 query before any work.
+pub fn index766_params(env: &ReportEnv, q: &Index766Query) -> Result<(), QueryError> {
+    period_of(env, &q.period, &None, &None)?;
+    format_of(&q.format, &["json", "csv", "xlsx"])?;
+    Unit::parse(opt(&q.group_by).as_deref().unwrap_or(""))?;
+    Ok(())
+}
+
 /// Indices per unit (`group_by` given).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Index766Units {
@@ -323,6 +331,26 @@ pub struct Overview {
     pub alerts: giamsat_queries::alerts::Summary,
 }
 
+impl OverviewQuery {
+    /// The same period and filters as an on-time query (TOTAL row wanted).
+    fn on_time_query(&self) -> OnTimeQuery {
+        OnTimeQuery {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            period: self.period.clone(),
+            province: self.province.clone(),
+            commune: self.commune.clone(),
+            agency: self.agency.clone(),
+            field: self.field.clone(),
+            procedure: self.procedure.clone(),
+            procedure_level: self.procedure_level.clone(),
+            non_territorial: self.non_territorial.clone(),
+            group_by: Some("province".into()),
+            ..Default::default()
+        }
+    }
+}
+
 fn total_row(report: on_time::Report) -> Result<on_time::Row, QueryError> {
     report
         .rows
@@ -337,21 +365,7 @@ pub async fn overview(
     env: &ReportEnv,
     q: &OverviewQuery,
 ) -> Result<Overview, QueryError> {
-    let oq = OnTimeQuery {
-        from: q.from.clone(),
-        to: q.to.clone(),
-        period: q.period.clone(),
-        group_by: Some("province".into()),
-        province: q.province.clone(),
-        commune: q.commune.clone(),
-        agency: q.agency.clone(),
-        field: q.field.clone(),
-        procedure: q.procedure.clone(),
-        procedure_level: q.procedure_level.clone(),
-        non_territorial: q.non_territorial.clone(),
-        series: None,
-        format: None,
-    };
+    let oq = q.on_time_query();
     let mut p = on_time_params(env, &oq)?;
     let current = total_row(on_time::run(ctx, &env.calendar, &p).await?)?;
     let period = p.period.clone();
@@ -634,7 +648,10 @@ pub struct QualityQuery {
 }
 
 /// The validated parameters of the data-quality report.
-pub fn quality_params(q: &QualityQuery) -> Result<giamsat_queries::quality::Params, QueryError> {
+pub fn quality_params(
+    _env: &ReportEnv,
+    q: &QualityQuery,
+) -> Result<giamsat_queries::quality::Params, QueryError> {
     let mut p = giamsat_queries::quality::Params {
         province: opt(&q.province),
         commune: opt(&q.commune),
@@ -650,11 +667,11 @@ pub fn quality_params(q: &QualityQuery) -> Result<giamsat_queries::quality::Para
 /// Data-quality report.
 pub async fn quality(
     ctx: &SessionContext,
-    _env: &ReportEnv,
+    env: &ReportEnv,
     q: &QualityQuery,
 ) -> Result<Rendered, QueryError> {
     let format = format_of(&q.format, &["json", "csv"])?;
-    let p = quality_params(q)?;
+    let p = quality_params(env, q)?;
     let r = giamsat_queries::quality::run(ctx, &p).await?;
     if format == "csv" {
         csv_of(&r.items)
@@ -674,21 +691,5 @@ pub async fn overview_json(
 
 /// The validated parameters of the overview (period and filters).
 pub fn overview_params(env: &ReportEnv, q: &OverviewQuery) -> Result<(), QueryError> {
-    on_time_params(
-        env,
-        &OnTimeQuery {
-            from: q.from.clone(),
-            to: q.to.clone(),
-            period: q.period.clone(),
-            province: q.province.clone(),
-            commune: q.commune.clone(),
-            agency: q.agency.clone(),
-            field: q.field.clone(),
-            procedure: q.procedure.clone(),
-            procedure_level: q.procedure_level.clone(),
-            non_territorial: q.non_territorial.clone(),
-            ..Default::default()
-        },
-    )
-    .map(|_| ())
+    on_time_params(env, &q.on_time_query()).map(|_| ())
 }

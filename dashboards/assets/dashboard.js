@@ -261,6 +261,14 @@
       body.appendChild(tr);
     });
     var top = rows.slice(0, 25);
+    charts.breakdown.off("click");
+    if (canDrill) {
+      // a bar drills down like its row
+      charts.breakdown.on("click", function (p) {
+        var r = top[p.dataIndex];
+        if (r && r.group !== "") { S.path.push({ level: lv.key, code: r.group, name: r.group_name }); refresh(); }
+      });
+    }
     charts.breakdown.setOption({
       tooltip: { trigger: "axis" },
       legend: { data: ["Đúng hạn", "Quá hạn"] },
