@@ -351,20 +351,14 @@ async fn bieu06_handler(
     )?;
     let group_by = bieu06::GroupBy::parse(q.group_by.as_deref().unwrap_or("field"))?;
     let empty = |s: Option<String>| s.filter(|v| !v.is_empty());
-    let non_territorial = match empty(q.non_territorial).as_deref() {
-        None => None,
-        Some("true") => Some(true),
-        Some("false") => Some(false),
-        Some(_) => return Err(bad("non_territorial phải là true hoặc false")),
-    };
     let params = bieu06::Params::new(from, to, empty(q.province), empty(q.commune), group_by)?
-        .with_filters(bieu06::Filters {
-            agency: empty(q.agency),
-            field: empty(q.field),
-            procedure: empty(q.procedure),
-            procedure_level: empty(q.procedure_level),
-            non_territorial,
-        })?;
+        .with_filters(reports::filters_of(
+            &q.agency,
+            &q.field,
+            &q.procedure,
+            &q.procedure_level,
+            &q.non_territorial,
+        )?)?;
     let format = q.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "csv" | "xlsx") {
         return Err(bad("format phải là json, csv hoặc xlsx"));

@@ -89,16 +89,10 @@ pub fn period_of(
 ) -> Result<Period, QueryError> {
     match (opt(period), opt(from), opt(to)) {
         (Some(p), None, None) => Period::parse(&p, env.config.periods.quarters),
-        (None, Some(f), Some(t)) => {
-            let from = bieu06::parse_date("from", &f)?;
-            let to = bieu06::parse_date("to", &t)?;
-            if from > to {
-                return Err(QueryError::BadInput(format!(
-                    "from ({from}) phải không sau to ({to})"
-                )));
-            }
-            Ok(Period::range(from, to))
-        }
+        (None, Some(f), Some(t)) => Period::between(
+            bieu06::parse_date("from", &f)?,
+            bieu06::parse_date("to", &t)?,
+        ),
         (Some(_), _, _) => Err(QueryError::BadInput(
             "dùng period hoặc from/to, không dùng cả hai".into(),
         )),
@@ -252,14 +246,19 @@ pub async fn on_time(
     }
 }
 
-/// The validated parameters of an on-time query.
-pub fn on_time_params(env: &ReportEnv, q: &OnTimeQuery) -> Result<on_time::Params, QueryError> {
-    let period = period_of(env, &q.period, &q.from, &q.to)?;
-    let group_by = GroupBy::parse(opt(&q.group_by).as_deref().unwrap_or("field"))?;
-    let non_territorial = match opt(&q.non_territorial).as_deref() {
+/// The drill-down filters of the query string (shared by Biểu 06, on-time and the
+/// overview), validated; empty values mean "any".
+pub fn filters_of(
+    agency: &Option<String>,
+    field: &Option<String>,
+    procedure: &Option<String>,
+    procedure_level: &Option<String>,
+    non_territorial: &Option<String>,
+) -> Result<Filters, QueryError> {
+    let non_territorial = match opt(non_territorial).as_deref() {
         None => None,
-        Some("true") | Some("1") => Some(true),
-        Some("false") | Some("0") => Some(false),
+        Some("true") => Some(true),
+        Some("false") => Some(false),
         Some(o) => {
             return Err(QueryError::BadInput(format!(
                 "non_territorial phải là true hoặc false: {o:?}"
@@ -267,13 +266,27 @@ pub fn on_time_params(env: &ReportEnv, q: &OnTimeQuery) -> Result<on_time::Param
         }
     };
     let filters = Filters {
-        agency: opt(&q.agency),
-        field: opt(&q.field),
-        procedure: opt(&q.procedure),
-        procedure_level: opt(&q.procedure_level),
+        agency: opt(agency),
+        field: opt(field),
+        procedure: opt(procedure),
+        procedure_level: opt(procedure_level),
         non_territorial,
     };
     filters.validate()?;
+    Ok(filters)
+}
+
+/// The validated parameters of an on-time query.
+pub fn on_time_params(env: &ReportEnv, q: &OnTimeQuery) -> Result<on_time::Params, QueryError> {
+    let period = period_of(env, &q.period, &q.from, &q.to)?;
+    let group_by = GroupBy::parse(opt(&q.group_by).as_deref().unwrap_or("field"))?;
+    let filters = filters_of(
+        &q.agency,
+        &q.field,
+        &q.procedure,
+        &q.procedure_level,
+        &q.non_territorial,
+    )?;
     let check = bieu06::Params::new(
         period.from,
         period.to,

@@ -76,12 +76,10 @@ impl Period {
         let t = s.trim();
         let label = t.to_string();
         if let Some((a, b)) = t.split_once("..") {
-            let from = crate::bieu06::parse_date("from", a)?;
-            let to = crate::bieu06::parse_date("to", b)?;
-            if from > to {
-                return Err(bad(s));
-            }
-            return Ok(Period { label, from, to });
+            return Period::between(
+                crate::bieu06::parse_date("from", a)?,
+                crate::bieu06::parse_date("to", b)?,
+            );
         }
         let (year, rest) = match t.split_once('-') {
             Some((y, r)) => (y, Some(r)),
@@ -127,6 +125,16 @@ impl Period {
             }
         };
         Ok(Period { label, from, to })
+    }
+
+    /// A date range `[from, to]`, refused when `from` is after `to`.
+    pub fn between(from: NaiveDate, to: NaiveDate) -> Result<Period, QueryError> {
+        if from > to {
+            return Err(QueryError::BadInput(format!(
+                "from ({from}) phải không sau to ({to})"
+            )));
+        }
+        Ok(Period::range(from, to))
     }
 
     /// A plain date range.
