@@ -13,7 +13,10 @@
     { key: "field", name: "Lĩnh vực" },
     { key: "procedure", name: "Thủ tục" }
   ];
-  var S = { token: null, me: null, path: [], start: 0, sort: { key: "total", dir: -1 }, rows: [] };
+  // `gen` counts refreshes: an answer to an older refresh is dropped, so a slow reply
+  // for the previous period never overwrites the numbers of the current one.
+  var S = { token: null, me: null, path: [], start: 0, sort: { key: "total", dir: -1 }, rows: [], gen: 0 };
+  var STALE = { stale: true };
   var charts = {};
 
   function $(id) { return document.getElementById(id); }
@@ -51,7 +54,8 @@
     el.className = isError ? "error" : "";
   }
 
-  function api(path, params) {
+  function api(path, params, anyGen) {
+    var gen = S.gen;
     var q = new URLSearchParams();
     Object.keys(params || {}).forEach(function (k) {
       var v = params[k];
@@ -65,6 +69,11 @@
       }
       return r.json().then(function (b) { throw new Error(b.error || ("HTTP " + r.status)); },
         function () { throw new Error("HTTP " + r.status); });
+    }).then(function (x) {
+      if (!anyGen && gen !== S.gen) { throw STALE; }
+      return x;
+    }, function (e) {
+      throw (!anyGen && gen !== S.gen) ? STALE : e;
     });
   }
 
@@ -323,7 +332,7 @@
   }
   function download(format) {
     var f = b06params(format);
-    return api("/api/v1/reports/bieu06", f).then(function (blob) {
+    return api("/api/v1/reports/bieu06", f, true).then(function (blob) {
       var a = document.createElement("a");
       a.href = URL.createObjectURL(blob);
       a.download = "bieu06_" + f.from + "_" + f.to + "." + format;
@@ -401,10 +410,15 @@
   // ---- wiring ----
   function refresh() {
     if (!$("from").value || !$("to").value) { applyPreset(); }
+    S.gen += 1;
     status("Đang tải…");
     return Promise.all([loadOverview(), loadTrend(), loadBreakdown(), loadBieu06(), loadAlerts(), loadSources(), loadRecon()])
       .then(function () { status("Đã cập nhật lúc " + new Date().toLocaleTimeString("vi-VN")); document.body.dataset.ready = "1"; })
-      .catch(function (e) { status(e.message, true); document.body.dataset.ready = "error"; });
+      .catch(function (e) {
+        if (e === STALE) { return; }
+        status(e.message, true);
+        document.body.dataset.ready = "error";
+      });
   }
   function signIn(token) {
     S.token = token;
@@ -438,11 +452,18 @@
     });
   });
   $("signout").addEventListener("click", function () { sessionStorage.removeItem("giamsat_token"); location.reload(); });
-  $("preset").addEventListener("change", function () { applyPreset(); if (S.token) { refresh(); } });
+  $("preset").addEventListener("change", function () {
+    // "custom" changes nothing until the user presses Xem
+    if ($("preset").value === "custom") { return; }
+    applyPreset();
+    if (S.token) { refresh(); }
+  });
   $("from").addEventListener("change", function () { $("preset").value = "custom"; });
   $("to").addEventListener("change", function () { $("preset").value = "custom"; });
   $("period-form").addEventListener("submit", function (e) { e.preventDefault(); refresh(); });
-  $("b06-group").addEventListener("change", function () { loadBieu06().catch(function (e) { status(e.message, true); }); });
+  $("b06-group").addEventListener("change", function () {
+    loadBieu06().catch(function (e) { if (e !== STALE) { status(e.message, true); } });
+  });
   $("dl-csv").addEventListener("click", function () { download("csv"); });
   $("dl-xlsx").addEventListener("click", function () { download("xlsx"); });
   // `giamsat demo` prints a link /#token=…&from=…&to=…: sign in with it, then forget it
