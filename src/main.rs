@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use giamsat_ingest::{generate, Format, IngestError};
-use giamsat_queries::{bieu06, QueryError};
+use giamsat_queries::QueryError;
 use giamsat_warehouse::store::Warehouse;
 
 #[derive(Parser)]
@@ -84,6 +84,12 @@ enum Cmd {
         #[arg(long, env = "GIAMSAT_TOKEN")]
         token: Option<String>,
     },
+    /// Scheduled exports (`[[export]]` in <data>/config.toml): run one now, list the runs,
+    /// re-run a past one at its recorded table versions.
+    Export {
+        #[command(subcommand)]
+        cmd: ExportCmd,
+    },
     /// Quarantined records: list them, or replay them after fixing a profile.
     Quarantine {
         #[command(subcommand)]
@@ -100,6 +106,31 @@ enum Cmd {
         port: u16,
         #[arg(long, default_value_t = 100_000)]
         dossiers: u64,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportCmd {
+    /// Run a job now (for --period, else for the period its rule gives today) and record it.
+    Run {
+        name: String,
+        /// 2026-Q1, 2026-03, 2026-01-01..2026-03-31, …
+        #[arg(long)]
+        period: Option<String>,
+    },
+    /// The recorded runs, oldest first (JSON lines, or a table with --format tsv).
+    List {
+        #[arg(long)]
+        job: Option<String>,
+        #[arg(long, default_value = "tsv")]
+        format: String,
+    },
+    /// Compute a recorded run again at its table versions and instant; exit 1 unless the
+    /// bytes equal the recorded checksum.
+    Rerun {
+        run_id: String,
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
     },
 }
 
@@ -343,6 +374,29 @@ fn open_env(data: &Path) -> anyhow::Result<(Warehouse, giamsat_api::reports::Rep
     Ok((wh, env))
 }
 
+fn classify_export(e: giamsat_api::exports::ExportError) -> anyhow::Error {
+    use giamsat_api::exports::ExportError as E;
+    match e {
+        E::Config(_) | E::BadInput(_) => bad(e.to_string()),
+        E::Query(q) => classify_query(q),
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// The exporter of a data directory (jobs of its config.toml), for the CLI.
+fn open_exporter(data: &Path) -> anyhow::Result<giamsat_api::exports::Exporter> {
+    let (wh, env) = open_env(data)?;
+    let cfg =
+        giamsat_api::exports::ExportsConfig::for_data_dir(wh.root()).map_err(classify_export)?;
+    giamsat_api::exports::Exporter::new(
+        Arc::new(wh),
+        env,
+        Arc::new(giamsat_queries::RuntimeEnv::default()),
+        cfg,
+    )
+    .map_err(classify_export)
+}
+
 fn open_wh(data: &Path) -> anyhow::Result<Warehouse> {
     Warehouse::open(data).map_err(|e| match e {
         giamsat_warehouse::WarehouseError::Config(m) => bad(m),
@@ -409,37 +463,27 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                     output,
                 },
         } => {
-            let from = bieu06::parse_date("--from", &from).map_err(classify_query)?;
-            let to = bieu06::parse_date("--to", &to).map_err(classify_query)?;
-            let group_by = bieu06::GroupBy::parse(&group_by).map_err(classify_query)?;
-            let params = bieu06::Params::new(from, to, province, commune, group_by)
-                .map_err(classify_query)?;
-            if !matches!(format.as_str(), "csv" | "json" | "xlsx") {
-                return Err(bad(format!(
-                    "--format phải là csv, json hoặc xlsx: {format}"
-                )));
-            }
             if format == "xlsx" && output.is_none() {
                 return Err(bad("--format xlsx cần -o TỆP"));
             }
-            let wh = open_wh(&cli.data)?;
-            let ctx = giamsat_queries::session(&wh)
-                .await
-                .map_err(classify_query)?;
-            let rows = bieu06::run(&ctx, &wh.calendar, &params)
-                .await
-                .map_err(classify_query)?;
-            let text: Vec<u8> = match format.as_str() {
-                "json" => (serde_json::to_string_pretty(&rows)? + "\n").into_bytes(),
-                "xlsx" => giamsat_api::xlsx::bieu06(&rows, &params)?,
-                _ => bieu06::to_csv(&rows).map_err(classify_query)?.into_bytes(),
+            let q = giamsat_api::reports::Bieu06Query {
+                from: Some(from),
+                to: Some(to),
+                province,
+                commune,
+                group_by: Some(group_by),
+                format: Some(format),
+                ..Default::default()
             };
-            match output {
-                Some(p) => {
-                    std::fs::write(&p, text).with_context(|| format!("ghi {}", p.display()))?
-                }
-                None => std::io::stdout().write_all(&text)?,
-            }
+            report!(
+                &cli.data,
+                q,
+                |_: &giamsat_api::reports::ReportEnv, q: &giamsat_api::reports::Bieu06Query| {
+                    giamsat_api::reports::bieu06_params(q)
+                },
+                giamsat_api::reports::bieu06,
+                output
+            );
         }
         Cmd::Report {
             report:
@@ -629,6 +673,85 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 eprintln!("Chưa có mã truy cập nào: tạo bằng `giamsat token add --role admin`.");
             }
             serve(wh, &bind, port, cfg, None, query_rt).await?;
+        }
+        Cmd::Export { cmd } => {
+            let exporter = open_exporter(&cli.data)?;
+            match cmd {
+                ExportCmd::Run { name, period } => {
+                    let run = exporter
+                        .run_now(&name, period.as_deref(), chrono::Utc::now())
+                        .await
+                        .map_err(classify_export)?;
+                    println!("{}", serde_json::to_string(&run)?);
+                    if run.status != "ok" {
+                        anyhow::bail!(
+                            "xuất báo cáo {name} không thành công: {}",
+                            run.error.unwrap_or_default()
+                        );
+                    }
+                }
+                ExportCmd::List { job, format } => {
+                    let runs = exporter.history().await.map_err(classify_export)?;
+                    let runs = runs
+                        .into_iter()
+                        .filter(|r| job.as_ref().is_none_or(|j| &r.job == j));
+                    let mut out = std::io::stdout();
+                    match format.as_str() {
+                        "json" => {
+                            for r in runs {
+                                writeln!(out, "{}", serde_json::to_string(&r)?)?;
+                            }
+                        }
+                        "tsv" => {
+                            writeln!(
+                                out,
+                                "run_id\tjob\ttrigger\tscheduled_for\tattempt\tperiod\tstatus\tsha256\tfile\terror"
+                            )?;
+                            for r in runs {
+                                writeln!(
+                                    out,
+                                    "{}\t{}\t{}\t{}\t{}\t{}..{}\t{}\t{}\t{}\t{}",
+                                    r.run_id,
+                                    r.job,
+                                    r.trigger,
+                                    r.scheduled_for.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                                    r.attempt,
+                                    r.period_from,
+                                    r.period_to,
+                                    r.status,
+                                    r.sha256.unwrap_or_default(),
+                                    r.object_key
+                                        .map(|k| format!("{}/{k}", r.destination))
+                                        .unwrap_or_default(),
+                                    r.error.unwrap_or_default().replace(['\n', '\t'], " ")
+                                )?;
+                            }
+                        }
+                        other => {
+                            return Err(bad(format!("--format phải là tsv hoặc json: {other}")))
+                        }
+                    }
+                }
+                ExportCmd::Rerun { run_id, output } => {
+                    let (run, body, same) =
+                        exporter.rerun(&run_id).await.map_err(classify_export)?;
+                    if let Some(p) = &output {
+                        std::fs::write(p, &body).with_context(|| format!("ghi {}", p.display()))?;
+                    }
+                    println!(
+                        "{}",
+                        serde_json::json!({
+                            "run_id": run.run_id,
+                            "recorded_sha256": run.sha256,
+                            "identical": same,
+                            "bytes": body.len(),
+                        })
+                    );
+                    if !same {
+                        anyhow::bail!("kết quả chạy lại khác tệp đã xuất ({run_id})");
+                    }
+                }
+            }
         }
         Cmd::Quarantine {
             cmd: QuarantineCmd::List { source, limit },

@@ -11,6 +11,7 @@
 //! * Errors are JSON `{"error": "..."}`; 5xx are logged with the request id.
 
 pub mod auth;
+pub mod exports;
 pub mod reports;
 pub mod xlsx;
 
@@ -37,7 +38,7 @@ use tracing::Instrument;
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use giamsat_ingest::{Batch, Format, IngestCounts, Input};
-use giamsat_queries::bieu06::{self, Row};
+use giamsat_queries::bieu06::Row;
 use giamsat_queries::QueryError;
 use giamsat_warehouse::store::Warehouse;
 use giamsat_warehouse::Calendar;
@@ -104,6 +105,8 @@ pub struct AppState {
     pub sql: SqlConfig,
     /// Calendar and configuration of the indicator reports.
     pub env: reports::ReportEnv,
+    /// Scheduled exports (`[[export]]` in `<data>/config.toml`).
+    pub exporter: Arc<exports::Exporter>,
 }
 
 impl AppState {
@@ -121,10 +124,23 @@ impl AppState {
         let base = giamsat_queries::session_with(&warehouse, runtime.clone()).await?;
         let (committer, jobs) = tokio::sync::mpsc::channel(1024);
         let env = reports::ReportEnv::for_warehouse(&warehouse)?;
+        let export_config = exports::ExportsConfig::for_data_dir(warehouse.root())
+            .map_err(|e| QueryError::BadInput(e.to_string()))?;
+        let warehouse = Arc::new(warehouse);
+        let exporter = Arc::new(
+            exports::Exporter::new(
+                warehouse.clone(),
+                env.clone(),
+                runtime.clone(),
+                export_config,
+            )
+            .map_err(|e| QueryError::BadInput(e.to_string()))?,
+        );
         Ok(AppState {
             env,
+            exporter,
             calendar: Arc::new(warehouse.calendar.clone()),
-            warehouse: Arc::new(warehouse),
+            warehouse,
             base: std::sync::RwLock::new(base),
             runtime,
             committer,
@@ -181,6 +197,19 @@ impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::BadInput(m) => bad(m),
+            QueryError::DataFusion(d)
+                if matches!(
+                    d.find_root(),
+                    datafusion::error::DataFusionError::ResourcesExhausted(_)
+                ) =>
+            {
+                tracing::warn!(error = %d, "query memory pool exhausted");
+                ApiError(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "máy chủ đang bận (hết bộ nhớ dành cho truy vấn); vui lòng thử lại sau ít giây"
+                        .into(),
+                )
+            }
             other => internal(other),
         }
     }
@@ -258,7 +287,7 @@ async fn on_query_rt<T: Send + 'static>(
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)]
-enum GroupByParam {
+pub(crate) enum GroupByParam {
     Field,
     Agency,
     Commune,
@@ -269,7 +298,7 @@ enum GroupByParam {
 #[derive(ToSchema)]
 #[schema(rename_all = "lowercase")]
 #[allow(dead_code)]
-enum ReportFormat {
+pub(crate) enum ReportFormat {
     Json,
     Csv,
     Xlsx,
@@ -286,45 +315,11 @@ enum SqlFormat {
     Arrow,
 }
 
-/// Query parameters of `GET /api/v1/reports/bieu06`.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct Bieu06Query {
-    /// First day, `YYYY-MM-DD` (local date, inclusive).
-    #[param(required = true, value_type = String, format = Date, example = "2026-01-01")]
-    from: Option<String>,
-    /// Last day, `YYYY-MM-DD` (inclusive), not before `from`.
-    #[param(required = true, value_type = String, format = Date, example = "2026-03-31")]
-    to: Option<String>,
-    /// Province code (2 digits).
-    #[param(pattern = "^[0-9]{2}$", example = "31")]
-    province: Option<String>,
-    /// Commune code (5 digits).
-    #[param(pattern = "^[0-9]{5}$", example = "11311")]
-    commune: Option<String>,
-    /// Grouping of the rows (default `field`).
-    #[param(value_type = Option<GroupByParam>)]
-    group_by: Option<String>,
-    /// Output format (default `json`).
-    #[param(value_type = Option<ReportFormat>)]
-    format: Option<String>,
-    /// Agency code filter (drill-down).
-    agency: Option<String>,
-    /// Field code filter.
-    field: Option<String>,
-    /// Procedure code filter.
-    procedure: Option<String>,
-    /// `full_online`, `partial_online` or `offline`.
-    procedure_level: Option<String>,
-    /// `true`: only phi địa giới dossiers; `false`: only the others.
-    non_territorial: Option<String>,
-}
-
 /// Biểu 06 for a date range (CONTRACT §4 columns; the last row is TOTAL).
 #[utoipa::path(
     get,
     path = "/api/v1/reports/bieu06",
-    params(Bieu06Query),
+    params(reports::Bieu06Query),
     responses(
         (status = 200, description = "Rows sorted by group, TOTAL last (JSON; CSV or XLSX with `format`)", body = [Row]),
         (status = 400, description = "Bad parameters", body = ErrorBody),
@@ -336,66 +331,14 @@ pub struct Bieu06Query {
 async fn bieu06_handler(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    q: Result<Query<Bieu06Query>, QueryRejection>,
+    q: Result<Query<reports::Bieu06Query>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let p = principal(&state, &headers)?;
-    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
-    let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
-    let from = bieu06::parse_date(
-        "from",
-        q.from.as_deref().ok_or_else(|| bad("thiếu tham số from"))?,
-    )?;
-    let to = bieu06::parse_date(
-        "to",
-        q.to.as_deref().ok_or_else(|| bad("thiếu tham số to"))?,
-    )?;
-    let group_by = bieu06::GroupBy::parse(q.group_by.as_deref().unwrap_or("field"))?;
-    let empty = |s: Option<String>| s.filter(|v| !v.is_empty());
-    let params = bieu06::Params::new(from, to, empty(q.province), empty(q.commune), group_by)?
-        .with_filters(reports::filters_of(
-            &q.agency,
-            &q.field,
-            &q.procedure,
-            &q.procedure_level,
-            &q.non_territorial,
-        )?)?;
-    let format = q.format.unwrap_or_else(|| "json".into());
-    if !matches!(format.as_str(), "json" | "csv" | "xlsx") {
-        return Err(bad("format phải là json, csv hoặc xlsx"));
-    }
-    let ctx = state.session_for(&p).await?;
-    let st = state.clone();
-    let p2 = params.clone();
-    let rows = on_query_rt(&state, None, async move {
-        Ok(bieu06::run(&ctx, &st.calendar, &p2).await?)
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::bieu06_params(&q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::bieu06(&ctx, &st.env, &q).await
     })
-    .await?;
-    match format.as_str() {
-        "csv" => {
-            let body = bieu06::to_csv(&rows).map_err(|e| state.internal(e))?;
-            Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], body).into_response())
-        }
-        "xlsx" => {
-            let body = xlsx::bieu06(&rows, &params).map_err(|e| state.internal(e))?;
-            let name = format!(
-                "attachment; filename=\"bieu06_{}_{}.xlsx\"",
-                params.from, params.to
-            );
-            Ok((
-                [
-                    (
-                        header::CONTENT_TYPE,
-                        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-                            .to_string(),
-                    ),
-                    (header::CONTENT_DISPOSITION, name),
-                ],
-                body,
-            )
-                .into_response())
-        }
-        _ => Ok(Json(rows).into_response()),
-    }
+    .await
 }
 
 fn rendered(r: reports::Rendered) -> Response {
@@ -968,7 +911,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
-    paths(healthz, me_handler, bieu06_handler, index766_handler, on_time_handler, overview_handler, alerts_handler, recon_handler, sources_handler, quality_handler, sql_handler, events_handler),
+    paths(healthz, me_handler, bieu06_handler, index766_handler, on_time_handler, overview_handler, alerts_handler, recon_handler, sources_handler, quality_handler, sql_handler, events_handler, exports_handler, export_file_handler),
     components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply)),
     modifiers(&BearerAuth)
 )]
@@ -1093,6 +1036,157 @@ async fn request_log(req: Request, next: Next) -> Response {
     res
 }
 
+/// Query parameters of `GET /api/v1/exports`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportsQuery {
+    /// Only this job.
+    job: Option<String>,
+    /// Newest runs first, at most this many (default 100).
+    limit: Option<usize>,
+}
+
+/// An export run with its download link.
+#[derive(Serialize, ToSchema)]
+pub struct ExportListItem {
+    #[serde(flatten)]
+    run: exports::ExportRun,
+    /// `/api/v1/exports/{run_id}/file` for successful runs.
+    download: Option<String>,
+}
+
+/// The runs of the exports.
+#[derive(Serialize, ToSchema)]
+pub struct ExportList {
+    /// Configured jobs the caller may see.
+    jobs: Vec<String>,
+    runs: Vec<ExportListItem>,
+}
+
+fn export_error(state: &AppState, e: exports::ExportError) -> ApiError {
+    match e {
+        exports::ExportError::BadInput(m) if m.starts_with("không có lần chạy") => {
+            ApiError(StatusCode::NOT_FOUND, m)
+        }
+        exports::ExportError::BadInput(m) => bad(m),
+        other => state.internal(other),
+    }
+}
+
+/// Whether a caller may see an export of this scope: an unrestricted caller sees all;
+/// a restricted one only exports whose scope lies inside its own territory.
+fn export_visible(p: &Principal, province: &Option<String>, commune: &Option<String>) -> bool {
+    if p.role == Role::Admin || !p.scope.is_restricted() {
+        return true;
+    }
+    match (province, commune) {
+        (_, Some(c)) => {
+            p.scope.communes.contains(c)
+                || giamsat_warehouse::refdata::communes()
+                    .ok()
+                    .and_then(|all| {
+                        all.into_iter()
+                            .find(|x| &x.commune_code == c)
+                            .map(|x| p.scope.provinces.contains(&x.province_code))
+                    })
+                    .unwrap_or(false)
+        }
+        (Some(pr), None) => p.scope.provinces.contains(pr),
+        (None, None) => false,
+    }
+}
+
+/// History of the scheduled and manual exports, newest first, with download links.
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports",
+    params(ExportsQuery),
+    responses(
+        (status = 200, description = "Runs (job, period, table versions, checksum, status, error)", body = ExportList),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn exports_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<ExportsQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    let limit = q.limit.unwrap_or(100).min(10_000);
+    let runs = state
+        .exporter
+        .history()
+        .await
+        .map_err(|e| export_error(&state, e))?;
+    let runs: Vec<ExportListItem> = runs
+        .into_iter()
+        .rev()
+        .filter(|r| q.job.as_ref().is_none_or(|j| &r.job == j))
+        .filter(|r| export_visible(&p, &r.province, &r.commune))
+        .take(limit)
+        .map(|r| ExportListItem {
+            download: (r.status == "ok").then(|| format!("/api/v1/exports/{}/file", r.run_id)),
+            run: r,
+        })
+        .collect();
+    let jobs = state
+        .exporter
+        .config
+        .jobs
+        .iter()
+        .filter(|j| export_visible(&p, &j.province, &j.commune))
+        .map(|j| j.name.clone())
+        .collect();
+    Ok(Json(ExportList { jobs, runs }).into_response())
+}
+
+/// The file of one export run (as it was written; its SHA-256 is in the run).
+#[utoipa::path(
+    get,
+    path = "/api/v1/exports/{run_id}/file",
+    params(("run_id" = String, Path, description = "Run id from `GET /api/v1/exports`")),
+    responses(
+        (status = 200, description = "The file (XLSX, CSV or JSON)"),
+        (status = 400, description = "Bad run id or run without a file", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+        (status = 404, description = "No such run (or not visible to the caller)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn export_file_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(run_id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let p = principal(&state, &headers)?;
+    require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
+    let run = state
+        .exporter
+        .find(&run_id)
+        .await
+        .map_err(|e| export_error(&state, e))?;
+    if !export_visible(&p, &run.province, &run.commune) {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("không có lần chạy {run_id}"),
+        ));
+    }
+    let f = state
+        .exporter
+        .file(&run_id)
+        .await
+        .map_err(|e| export_error(&state, e))?;
+    Ok(rendered(reports::Rendered {
+        content_type: f.content_type,
+        body: f.body,
+        filename: f.run.object_key.clone(),
+    }))
+}
+
 /// The router.
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -1110,6 +1204,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/v1/reconciliation", get(recon_handler))
         .route("/api/v1/sources", get(sources_handler))
         .route("/api/v1/data-quality", get(quality_handler))
+        .route("/api/v1/exports", get(exports_handler))
+        .route("/api/v1/exports/{run_id}/file", get(export_file_handler))
         .route(
             "/api/v1/sql",
             post(sql_handler).layer(DefaultBodyLimit::max(1024 * 1024)),
@@ -1128,6 +1224,7 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Resu
     let jobs = state.jobs.lock().ok().and_then(|mut j| j.take());
     if let Some(jobs) = jobs {
         state.query_rt.spawn(committer(state.clone(), jobs));
+        state.query_rt.spawn(state.exporter.clone().run_forever());
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown())

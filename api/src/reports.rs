@@ -25,6 +25,9 @@ pub struct ReportEnv {
     pub calendar: Arc<Calendar>,
     pub config: Config,
     pub index766: Index766Config,
+    /// Creation time written into XLSX files (microseconds UTC); `None` = now. An export
+    /// sets its pinned instant so that a re-run gives the same bytes.
+    pub created_at: Option<i64>,
 }
 
 impl ReportEnv {
@@ -36,6 +39,7 @@ impl ReportEnv {
             calendar: Arc::new(wh.calendar.clone()),
             config: wh.config.clone(),
             index766: Index766Config::for_data_dir(wh.root())?,
+            created_at: None,
         })
     }
 }
@@ -169,7 +173,7 @@ pub async fn index766(
         }),
         "xlsx" => Ok(Rendered {
             content_type: XLSX,
-            body: crate::xlsx::index766(&indices, &period)
+            body: crate::xlsx::index766(&indices, &period, env.created_at)
                 .map_err(|e| QueryError::BadInput(e.to_string()))?,
             filename: Some(format!(
                 "chi_so_766_{}.xlsx",
@@ -219,7 +223,7 @@ pub struct OnTimeQuery {
     pub non_territorial: Option<String>,
     /// `month` or `quarter`: also a series of the TOTAL row per calendar month/quarter.
     pub series: Option<String>,
-    /// `json` (default) or `csv` (the rows, then the series).
+    /// `json` (default), `csv` (the rows, then the series) or `xlsx` (the rows).
     pub format: Option<String>,
 }
 
@@ -229,10 +233,19 @@ pub async fn on_time(
     env: &ReportEnv,
     q: &OnTimeQuery,
 ) -> Result<Rendered, QueryError> {
-    let format = format_of(&q.format, &["json", "csv"])?;
+    let format = format_of(&q.format, &["json", "csv", "xlsx"])?;
     let params = on_time_params(env, q)?;
     let report = on_time::run(ctx, &env.calendar, &params).await?;
     match format.as_str() {
+        "xlsx" => Ok(Rendered {
+            content_type: XLSX,
+            body: crate::xlsx::on_time(&report, env.created_at)
+                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+            filename: Some(format!(
+                "dung_han_{}.xlsx",
+                report.period.label.replace("..", "_")
+            )),
+        }),
         "csv" => {
             let mut rows = report.rows.clone();
             rows.extend(report.series.iter().cloned());
@@ -705,4 +718,142 @@ pub async fn overview_json(
 /// The validated parameters of the overview (period and filters).
 pub fn overview_params(env: &ReportEnv, q: &OverviewQuery) -> Result<(), QueryError> {
     on_time_params(env, &q.on_time_query()).map(|_| ())
+}
+
+/// Query parameters of `GET /api/v1/reports/bieu06` (and `giamsat report bieu06`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Bieu06Query {
+    /// First day, `YYYY-MM-DD` (local date, inclusive).
+    #[param(required = true, value_type = String, format = Date, example = "2026-01-01")]
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (inclusive), not before `from`.
+    #[param(required = true, value_type = String, format = Date, example = "2026-03-31")]
+    pub to: Option<String>,
+    /// Province code (2 digits).
+    #[param(pattern = "^[0-9]{2}$", example = "31")]
+    pub province: Option<String>,
+    /// Commune code (5 digits).
+    #[param(pattern = "^[0-9]{5}$", example = "11311")]
+    pub commune: Option<String>,
+    /// Grouping of the rows (default `field`).
+    #[param(value_type = Option<crate::GroupByParam>)]
+    pub group_by: Option<String>,
+    /// Output format (default `json`).
+    #[param(value_type = Option<crate::ReportFormat>)]
+    pub format: Option<String>,
+    /// Agency code filter (drill-down).
+    pub agency: Option<String>,
+    /// Field code filter.
+    pub field: Option<String>,
+    /// Procedure code filter.
+    pub procedure: Option<String>,
+    /// `full_online`, `partial_online` or `offline`.
+    pub procedure_level: Option<String>,
+    /// `true`: only phi địa giới dossiers; `false`: only the others.
+    pub non_territorial: Option<String>,
+}
+
+/// The validated parameters of a Biểu 06 query.
+pub fn bieu06_params(q: &Bieu06Query) -> Result<bieu06::Params, QueryError> {
+    let from = bieu06::parse_date(
+        "from",
+        opt(&q.from)
+            .as_deref()
+            .ok_or_else(|| QueryError::BadInput("thiếu tham số from".into()))?,
+    )?;
+    let to = bieu06::parse_date(
+        "to",
+        opt(&q.to)
+            .as_deref()
+            .ok_or_else(|| QueryError::BadInput("thiếu tham số to".into()))?,
+    )?;
+    let group_by = GroupBy::parse(opt(&q.group_by).as_deref().unwrap_or("field"))?;
+    format_of(&q.format, &["json", "csv", "xlsx"])?;
+    bieu06::Params::new(from, to, opt(&q.province), opt(&q.commune), group_by)?.with_filters(
+        filters_of(
+            &q.agency,
+            &q.field,
+            &q.procedure,
+            &q.procedure_level,
+            &q.non_territorial,
+        )?,
+    )
+}
+
+/// Biểu 06: validate, run, render (JSON rows, CSV of CONTRACT §4, or XLSX).
+pub async fn bieu06(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &Bieu06Query,
+) -> Result<Rendered, QueryError> {
+    let format = format_of(&q.format, &["json", "csv", "xlsx"])?;
+    let params = bieu06_params(q)?;
+    let rows = bieu06::run(ctx, &env.calendar, &params).await?;
+    match format.as_str() {
+        "csv" => Ok(Rendered {
+            content_type: CSV,
+            body: bieu06::to_csv(&rows)?.into_bytes(),
+            filename: None,
+        }),
+        "xlsx" => Ok(Rendered {
+            content_type: XLSX,
+            body: crate::xlsx::bieu06(&rows, &params, env.created_at)
+                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+            filename: Some(format!("bieu06_{}_{}.xlsx", params.from, params.to)),
+        }),
+        _ => json(&rows),
+    }
+}
+
+/// A saved (read-only) SQL query rendered as JSON rows, CSV or XLSX.
+pub async fn saved_sql(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    sql: &str,
+    format: &str,
+    max_rows: usize,
+) -> Result<Rendered, QueryError> {
+    let format = format_of(&Some(format.to_string()), &["json", "csv", "xlsx"])?;
+    let df = giamsat_queries::plan_sql(ctx, sql)
+        .await?
+        .limit(0, Some(max_rows))?;
+    let batches = df.collect().await?;
+    match format.as_str() {
+        "csv" => {
+            let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(Vec::new());
+            for b in &batches {
+                w.write(b)?;
+            }
+            Ok(Rendered {
+                content_type: CSV,
+                body: w.into_inner(),
+                filename: None,
+            })
+        }
+        "xlsx" => Ok(Rendered {
+            content_type: XLSX,
+            body: crate::xlsx::batches(&batches, env.created_at)
+                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+            filename: Some("truy_van.xlsx".into()),
+        }),
+        _ => {
+            let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
+            for b in &batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            let mut body = w.into_inner();
+            if body.is_empty() {
+                body = b"[]".to_vec();
+            }
+            Ok(Rendered {
+                content_type: JSON,
+                body,
+                filename: None,
+            })
+        }
+    }
 }

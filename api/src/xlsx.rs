@@ -1,6 +1,8 @@
 //! XLSX output (rust_xlsxwriter): official Vietnamese headings, numbers as numbers.
 
-use rust_xlsxwriter::{Format, FormatAlign, FormatBorder, Workbook, XlsxError};
+use rust_xlsxwriter::{
+    DocProperties, ExcelDateTime, Format, FormatAlign, FormatBorder, Workbook, XlsxError,
+};
 
 use giamsat_queries::bieu06::{Params, Row, HEADINGS_VI};
 
@@ -9,10 +11,20 @@ pub const TITLE: &str = "TÌNH HÌNH, KẾT QUẢ GIẢI QUYẾT THỦ TỤC HÀ
 /// Row (0-based) of the column headings.
 pub const HEADER_ROW: u32 = 3;
 
+/// A workbook whose creation time is `created` (microseconds UTC) when given, so that
+/// the same report at the same instant gives the same bytes; now otherwise.
+fn workbook(created: Option<i64>) -> Workbook {
+    let mut wb = Workbook::new();
+    if let Some(t) = created.and_then(|us| ExcelDateTime::from_timestamp(us / 1_000_000).ok()) {
+        wb.set_properties(&DocProperties::new().set_creation_datetime(&t));
+    }
+    wb
+}
+
 /// Biểu 06 as an XLSX workbook: title, period, one heading row, then the rows
 /// (the TOTAL row labelled "Tổng cộng").
-pub fn bieu06(rows: &[Row], p: &Params) -> Result<Vec<u8>, XlsxError> {
-    let mut wb = Workbook::new();
+pub fn bieu06(rows: &[Row], p: &Params, created: Option<i64>) -> Result<Vec<u8>, XlsxError> {
+    let mut wb = workbook(created);
     let ws = wb.add_worksheet();
     ws.set_name("Biểu 06")?;
     let bold = Format::new().set_bold();
@@ -71,8 +83,9 @@ pub fn bieu06(rows: &[Row], p: &Params) -> Result<Vec<u8>, XlsxError> {
 pub fn index766(
     indices: &[giamsat_queries::index766::Index],
     period: &giamsat_queries::period::Period,
+    created: Option<i64>,
 ) -> Result<Vec<u8>, XlsxError> {
-    let mut wb = Workbook::new();
+    let mut wb = workbook(created);
     let ws = wb.add_worksheet();
     ws.set_name("Chỉ số 766")?;
     let bold = Format::new().set_bold();
@@ -159,6 +172,152 @@ pub fn index766(
         ws.write_number_with_format(row, 3, 100.0, &bpts)?;
         ws.write_number_with_format(row, 8, ix.total, &bpts)?;
         row += 2;
+    }
+    wb.save_to_buffer()
+}
+
+/// Headings of the on-time sheet, in the order of the columns.
+pub const ON_TIME_HEADINGS: [&str; 12] = [
+    "Mã",
+    "Đơn vị / nhóm",
+    "Tổng số hồ sơ (1)",
+    "Đã giải quyết",
+    "Trước hạn",
+    "Đúng hạn",
+    "Quá hạn",
+    "Đang giải quyết",
+    "Trong hạn",
+    "Quá hạn (đang giải quyết)",
+    "Đúng hạn (trước hạn + đúng hạn + trong hạn)",
+    "Tỷ lệ đúng hạn",
+];
+
+/// The on-time report as an XLSX workbook: title, period, headings, one line per group
+/// (TOTAL labelled "Tổng cộng"); rates as percentages, empty when the total is 0.
+pub fn on_time(
+    report: &giamsat_queries::on_time::Report,
+    created: Option<i64>,
+) -> Result<Vec<u8>, XlsxError> {
+    let mut wb = workbook(created);
+    let ws = wb.add_worksheet();
+    ws.set_name("Tỷ lệ đúng hạn")?;
+    let bold = Format::new().set_bold();
+    let head = Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(FormatAlign::Center)
+        .set_border(FormatBorder::Thin);
+    let text = Format::new().set_border(FormatBorder::Thin);
+    let num = Format::new()
+        .set_num_format("#,##0")
+        .set_border(FormatBorder::Thin);
+    let pct = Format::new()
+        .set_num_format("0.00%")
+        .set_border(FormatBorder::Thin);
+    ws.write_string_with_format(0, 0, "TỶ LỆ GIẢI QUYẾT HỒ SƠ ĐÚNG HẠN", &bold)?;
+    ws.write_string(
+        1,
+        0,
+        format!(
+            "Kỳ: {} (từ ngày {} đến ngày {})",
+            report.period.label,
+            report.period.from.format("%d/%m/%Y"),
+            report.period.to.format("%d/%m/%Y")
+        ),
+    )?;
+    for (c, h) in ON_TIME_HEADINGS.iter().enumerate() {
+        ws.write_string_with_format(HEADER_ROW, c as u16, *h, &head)?;
+    }
+    ws.set_row_height(HEADER_ROW, 45)?;
+    ws.set_column_width(1, 40)?;
+    for (i, r) in report.rows.iter().enumerate() {
+        let row = HEADER_ROW + 1 + i as u32;
+        let total = r.group == "TOTAL";
+        ws.write_string_with_format(row, 0, if total { "" } else { r.group.as_str() }, &text)?;
+        ws.write_string_with_format(
+            row,
+            1,
+            if total {
+                "Tổng cộng"
+            } else {
+                r.group_name.as_str()
+            },
+            &text,
+        )?;
+        let counts = [
+            r.total,
+            r.ended,
+            r.ended_early,
+            r.ended_on_day,
+            r.ended_late,
+            r.in_progress,
+            r.in_progress_in_time,
+            r.in_progress_overdue,
+            r.on_time,
+        ];
+        for (c, v) in counts.iter().enumerate() {
+            ws.write_number_with_format(row, 2 + c as u16, *v as f64, &num)?;
+        }
+        match r.rate {
+            Some(v) => ws.write_number_with_format(row, 11, v, &pct)?,
+            None => ws.write_string_with_format(row, 11, "", &text)?,
+        };
+    }
+    wb.save_to_buffer()
+}
+
+/// Query results as an XLSX workbook: a heading row of column names, then the rows
+/// (numbers as numbers, everything else as its text; nulls empty).
+pub fn batches(
+    batches: &[datafusion::arrow::array::RecordBatch],
+    created: Option<i64>,
+) -> Result<Vec<u8>, XlsxError> {
+    use datafusion::arrow::array::Array;
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let mut wb = workbook(created);
+    let ws = wb.add_worksheet();
+    ws.set_name("Kết quả")?;
+    let head = Format::new().set_bold().set_border(FormatBorder::Thin);
+    let mut row = 0u32;
+    if let Some(b) = batches.first() {
+        for (c, f) in b.schema().fields().iter().enumerate() {
+            ws.write_string_with_format(0, c as u16, f.name(), &head)?;
+        }
+        row = 1;
+    }
+    let opts = FormatOptions::default();
+    for b in batches {
+        for (c, a) in b.columns().iter().enumerate() {
+            let numeric = matches!(
+                a.data_type(),
+                DataType::Int8
+                    | DataType::Int16
+                    | DataType::Int32
+                    | DataType::Int64
+                    | DataType::UInt8
+                    | DataType::UInt16
+                    | DataType::UInt32
+                    | DataType::UInt64
+                    | DataType::Float32
+                    | DataType::Float64
+                    | DataType::Decimal128(_, _)
+            );
+            let fmt = ArrayFormatter::try_new(a.as_ref(), &opts)
+                .map_err(|e| XlsxError::ParameterError(e.to_string()))?;
+            for i in 0..b.num_rows() {
+                if a.is_null(i) {
+                    continue;
+                }
+                let text = fmt.value(i).to_string();
+                let r = row + i as u32;
+                match (numeric, text.parse::<f64>()) {
+                    (true, Ok(v)) => ws.write_number(r, c as u16, v)?,
+                    _ => ws.write_string(r, c as u16, text)?,
+                };
+            }
+        }
+        row += b.num_rows() as u32;
     }
     wb.save_to_buffer()
 }

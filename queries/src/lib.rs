@@ -13,6 +13,7 @@ pub mod recon;
 pub mod udf;
 
 pub use datafusion::arrow;
+pub use datafusion::execution::runtime_env::RuntimeEnv;
 pub use datafusion::prelude::SessionContext;
 
 use std::sync::Arc;
@@ -22,7 +23,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::JoinType;
 use datafusion::datasource::MemTable;
 use datafusion::execution::context::SQLOptions;
-use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{col, lit, Expr, SessionConfig};
 
 use giamsat_warehouse::refdata;
@@ -44,12 +44,21 @@ pub enum QueryError {
     Delta(#[from] deltalake::DeltaTableError),
 }
 
-/// The SQL of the `dossiers` view: the derived facts plus the class *now*.
-const DOSSIERS_VIEW: &str = "CREATE VIEW dossiers AS SELECT *, \
-    CASE WHEN ended_at IS NOT NULL THEN end_class \
-         WHEN overdue_after IS NOT NULL AND now() > overdue_after THEN 'overdue' \
-         ELSE 'in_time' END AS on_time_class \
-    FROM dossier_facts";
+/// The SQL of the `dossiers` view: the derived facts plus the class *now* (or at a
+/// pinned instant, microseconds UTC).
+fn dossiers_view(as_of_micros: Option<i64>) -> String {
+    let now = match as_of_micros {
+        None => "now()".to_string(),
+        Some(t) => format!("arrow_cast({t}, 'Timestamp(Microsecond, Some(\"UTC\"))')"),
+    };
+    format!(
+        "CREATE VIEW dossiers AS SELECT *, \
+         CASE WHEN ended_at IS NOT NULL THEN end_class \
+              WHEN overdue_after IS NOT NULL AND {now} > overdue_after THEN 'overdue' \
+              ELSE 'in_time' END AS on_time_class \
+         FROM dossier_facts"
+    )
+}
 
 fn territories() -> Result<(SchemaRef, RecordBatch), QueryError> {
     let provinces = refdata::provinces()?;
@@ -151,8 +160,17 @@ async fn register_delta(
     wh: &Warehouse,
     name: &str,
     schema: SchemaRef,
+    pin: Option<&Pin>,
 ) -> Result<(), QueryError> {
-    match wh.open_table(name).await? {
+    let table = match pin {
+        None => wh.open_table(name).await?,
+        Some(p) => match p.versions.get(name) {
+            Some(v) => wh.open_table_at(name, *v).await?,
+            // absent when pinned: the table did not exist then
+            None => None,
+        },
+    };
+    match table {
         Some(t) => {
             t.update_datafusion_session(&ctx.state())?;
             ctx.register_table(name, t.table_provider().await?)?;
@@ -162,6 +180,17 @@ async fn register_delta(
         }
     }
     Ok(())
+}
+
+/// A session pinned to table versions and to an instant: what an export read, so that
+/// running it again gives the same bytes whatever was ingested since.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Pin {
+    /// Delta version of each table (`Warehouse::table_versions`); a table not listed did
+    /// not exist and reads as empty.
+    pub versions: std::collections::BTreeMap<String, i64>,
+    /// "Now" for the `dossiers` view (microseconds since the epoch, UTC).
+    pub as_of_micros: i64,
 }
 
 fn config() -> SessionConfig {
@@ -182,18 +211,38 @@ pub async fn session_with(
     runtime: Arc<RuntimeEnv>,
 ) -> Result<SessionContext, QueryError> {
     wh.ensure_facts().await?;
+    build_session(wh, runtime, None).await
+}
+
+/// A session over the tables at the versions of `pin`, with `now()` of the `dossiers`
+/// view fixed at `pin.as_of_micros`. Derived facts are not rebuilt (they are read as
+/// they were).
+pub async fn session_pinned(
+    wh: &Warehouse,
+    runtime: Arc<RuntimeEnv>,
+    pin: &Pin,
+) -> Result<SessionContext, QueryError> {
+    build_session(wh, runtime, Some(pin)).await
+}
+
+async fn build_session(
+    wh: &Warehouse,
+    runtime: Arc<RuntimeEnv>,
+    pin: Option<&Pin>,
+) -> Result<SessionContext, QueryError> {
     let ctx = SessionContext::new_with_config_rt(config(), runtime);
     register_delta(
         &ctx,
         wh,
         store::EVENTS,
         giamsat_warehouse::event::events_schema(),
+        pin,
     )
     .await?;
-    register_delta(&ctx, wh, store::QUARANTINE, store::quarantine_schema()).await?;
-    register_delta(&ctx, wh, store::PROCEDURES, store::procedures_schema()).await?;
-    register_delta(&ctx, wh, store::DOSSIER_FACTS, store::facts_schema()).await?;
-    register_delta(&ctx, wh, store::DOSSIER_STATES, store::states_schema()).await?;
+    register_delta(&ctx, wh, store::QUARANTINE, store::quarantine_schema(), pin).await?;
+    register_delta(&ctx, wh, store::PROCEDURES, store::procedures_schema(), pin).await?;
+    register_delta(&ctx, wh, store::DOSSIER_FACTS, store::facts_schema(), pin).await?;
+    register_delta(&ctx, wh, store::DOSSIER_STATES, store::states_schema(), pin).await?;
     let (s, b) = territories()?;
     ctx.register_table(
         "territories",
@@ -202,7 +251,10 @@ pub async fn session_with(
     let (s, b) = calendar_table(wh)?;
     ctx.register_table("calendar", Arc::new(MemTable::try_new(s, vec![vec![b]])?))?;
     udf::register(&ctx, Arc::new(wh.calendar.clone()));
-    ctx.sql(DOSSIERS_VIEW).await?.collect().await?;
+    ctx.sql(&dossiers_view(pin.map(|p| p.as_of_micros)))
+        .await?
+        .collect()
+        .await?;
     Ok(ctx)
 }
 
@@ -227,6 +279,16 @@ pub async fn scoped_session(
     base: &SessionContext,
     calendar: Arc<giamsat_warehouse::Calendar>,
     scope: Option<(&[String], &[String])>,
+) -> Result<SessionContext, QueryError> {
+    scoped_session_at(base, calendar, scope, None).await
+}
+
+/// [`scoped_session`] of a pinned session: `as_of_micros` is the pin's instant.
+pub async fn scoped_session_at(
+    base: &SessionContext,
+    calendar: Arc<giamsat_warehouse::Calendar>,
+    scope: Option<(&[String], &[String])>,
+    as_of_micros: Option<i64>,
 ) -> Result<SessionContext, QueryError> {
     let ctx = SessionContext::new_with_config_rt(config(), base.runtime_env());
     udf::register(&ctx, calendar);
@@ -291,7 +353,10 @@ pub async fn scoped_session(
     for t in [store::PROCEDURES, "territories", "calendar"] {
         ctx.register_table(t, base.table(t).await?.into_view())?;
     }
-    ctx.sql(DOSSIERS_VIEW).await?.collect().await?;
+    ctx.sql(&dossiers_view(as_of_micros))
+        .await?
+        .collect()
+        .await?;
     Ok(ctx)
 }
 

@@ -6,6 +6,7 @@ mod common;
 mod dashboard;
 mod dvcqg;
 mod e2e;
+mod exports;
 mod golden;
 mod indicators;
 mod ingest_robust;

@@ -9,6 +9,7 @@
 //! <data>/tables/procedures/     Delta (overwritten with the merged catalog on each ingest)
 //! <data>/tables/dossier_facts/  Delta (derived, overwritten on rebuild)
 //! <data>/tables/dossier_states/ Delta (derived, overwritten on rebuild)
+//! <data>/tables/export_runs/  Delta (export history, appended by the scheduler)
 //! <data>/facts_stamp.json       which inputs the derived tables were built from
 //! ```
 
@@ -40,6 +41,16 @@ pub const DOSSIER_FACTS: &str = "dossier_facts";
 pub const DOSSIER_STATES: &str = "dossier_states";
 /// Quarantined records that a replay turned into events (the quarantine stays append-only).
 pub const QUARANTINE_RESOLVED: &str = "quarantine_resolved";
+/// History of scheduled and manual export runs (owned by the `api` crate).
+pub const EXPORT_RUNS: &str = "export_runs";
+/// The tables a report session reads; an export records their versions.
+pub const REPORT_TABLES: [&str; 5] = [
+    EVENTS,
+    QUARANTINE,
+    PROCEDURES,
+    DOSSIER_FACTS,
+    DOSSIER_STATES,
+];
 
 /// A stored quarantined record.
 #[derive(Debug, Clone)]
@@ -425,6 +436,44 @@ impl Warehouse {
             return Ok(None);
         }
         Ok(Some(deltalake::open_table(self.table_url(name)?).await?))
+    }
+
+    /// Open a table as it was at `version` (Delta time travel).
+    pub async fn open_table_at(
+        &self,
+        name: &str,
+        version: i64,
+    ) -> Result<Option<DeltaTable>, WarehouseError> {
+        if !self.table_path(name).join("_delta_log").exists() {
+            return Ok(None);
+        }
+        Ok(Some(
+            deltalake::open_table_with_version(self.table_url(name)?, version.max(0) as u64)
+                .await?,
+        ))
+    }
+
+    /// The current version of each table that reports read (absent tables are left out).
+    pub async fn table_versions(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, i64>, WarehouseError> {
+        let mut out = std::collections::BTreeMap::new();
+        for name in REPORT_TABLES {
+            if let Some(t) = self.open_table(name).await? {
+                out.insert(name.to_string(), t.version().unwrap_or(0) as i64);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Append a batch to a table owned by a higher layer (e.g. `export_runs`) in one
+    /// durable Delta commit.
+    pub async fn append_batch(
+        &self,
+        name: &str,
+        batch: RecordBatch,
+    ) -> Result<u64, WarehouseError> {
+        self.write(name, batch, SaveMode::Append, &[]).await
     }
 
     async fn write(
