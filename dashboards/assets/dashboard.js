@@ -62,7 +62,17 @@
       if (v !== null && v !== undefined && v !== "") { q.set(k, v); }
     });
     var url = path + (q.toString() ? "?" + q.toString() : "");
-    return fetch(url, { headers: { Authorization: "Bearer " + S.token } }).then(function (r) {
+    // 503 = the server's query memory is momentarily full: try again, up to 3 times
+    function get(tries) {
+      return fetch(url, { headers: { Authorization: "Bearer " + S.token } }).then(function (r) {
+        if (r.status === 503 && tries > 0) {
+          return new Promise(function (res) { setTimeout(res, 400 * (4 - tries)); })
+            .then(function () { return get(tries - 1); });
+        }
+        return r;
+      });
+    }
+    return get(3).then(function (r) {
       if (r.ok) {
         var ct = r.headers.get("content-type") || "";
         return ct.indexOf("json") >= 0 ? r.json() : r.blob();

@@ -266,23 +266,26 @@ async fn catch_up_retries_and_byte_identical_rerun_after_more_ingest() {
         .await
         .expect("tick")
         .is_empty());
-    // after 61 s: the broken job's second attempt, for both slots, and nothing else
+    // after 90 s (a backoff of 60 s after failures that finished within 30 s of `now`,
+    // however slow this machine is): the broken job's second attempt, for both slots,
+    // and nothing else
     let retry = ex
-        .tick(now + chrono::Duration::seconds(61))
+        .tick(now + chrono::Duration::seconds(90))
         .await
         .expect("tick");
     assert_eq!(retry.len(), 2, "{retry:#?}");
     assert!(retry
         .iter()
         .all(|r| r.job == "hong" && r.attempt == 2 && r.trigger == "retry"));
-    // the next backoff is 120 s; after the third failure (max_attempts = 3) it stops
+    // the next backoff is 120 s: not yet 100 s later; after the third failure
+    // (max_attempts = 3) it stops
     assert!(ex
-        .tick(now + chrono::Duration::seconds(61 + 100))
+        .tick(now + chrono::Duration::seconds(90 + 100))
         .await
         .expect("tick")
         .is_empty());
     let third = ex
-        .tick(now + chrono::Duration::seconds(61 + 121))
+        .tick(now + chrono::Duration::seconds(90 + 150))
         .await
         .expect("tick");
     assert_eq!(third.iter().filter(|r| r.attempt == 3).count(), 2);
