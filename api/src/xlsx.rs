@@ -21,36 +21,88 @@ fn workbook(created: Option<i64>) -> Workbook {
     wb
 }
 
+/// The cell formats of every sheet.
+struct Styles {
+    bold: Format,
+    head: Format,
+    text: Format,
+    num: Format,
+    pct: Format,
+}
+
+impl Styles {
+    fn new() -> Styles {
+        Styles {
+            bold: Format::new().set_bold(),
+            head: Format::new()
+                .set_bold()
+                .set_text_wrap()
+                .set_align(FormatAlign::Center)
+                .set_align(FormatAlign::VerticalCenter)
+                .set_border(FormatBorder::Thin),
+            text: Format::new().set_border(FormatBorder::Thin),
+            num: Format::new()
+                .set_num_format("#,##0")
+                .set_border(FormatBorder::Thin),
+            pct: Format::new()
+                .set_num_format("0.00%")
+                .set_border(FormatBorder::Thin),
+        }
+    }
+}
+
+/// A sheet with its title (row 0), the period line (row 1) and the headings
+/// ([`HEADER_ROW`]).
+fn sheet<'a>(
+    wb: &'a mut Workbook,
+    name: &str,
+    title: &str,
+    period_line: String,
+    headings: &[&str],
+    st: &Styles,
+) -> Result<&'a mut rust_xlsxwriter::Worksheet, XlsxError> {
+    let ws = wb.add_worksheet();
+    ws.set_name(name)?;
+    ws.write_string_with_format(0, 0, title, &st.bold)?;
+    ws.write_string(1, 0, period_line)?;
+    for (c, h) in headings.iter().enumerate() {
+        ws.write_string_with_format(HEADER_ROW, c as u16, *h, &st.head)?;
+    }
+    Ok(ws)
+}
+
+/// The first two cells of a group line: code and name; the TOTAL line has no code and is
+/// labelled "Tổng cộng".
+fn group_cells(
+    ws: &mut rust_xlsxwriter::Worksheet,
+    row: u32,
+    group: &str,
+    name: &str,
+    st: &Styles,
+) -> Result<(), XlsxError> {
+    let total = group == "TOTAL";
+    ws.write_string_with_format(row, 0, if total { "" } else { group }, &st.text)?;
+    ws.write_string_with_format(row, 1, if total { "Tổng cộng" } else { name }, &st.text)?;
+    Ok(())
+}
+
 /// Biểu 06 as an XLSX workbook: title, period, one heading row, then the rows
 /// (the TOTAL row labelled "Tổng cộng").
 pub fn bieu06(rows: &[Row], p: &Params, created: Option<i64>) -> Result<Vec<u8>, XlsxError> {
     let mut wb = workbook(created);
-    let ws = wb.add_worksheet();
-    ws.set_name("Biểu 06")?;
-    let bold = Format::new().set_bold();
-    let head = Format::new()
-        .set_bold()
-        .set_text_wrap()
-        .set_align(FormatAlign::Center)
-        .set_align(FormatAlign::VerticalCenter)
-        .set_border(FormatBorder::Thin);
-    let num = Format::new()
-        .set_num_format("#,##0")
-        .set_border(FormatBorder::Thin);
-    let text = Format::new().set_border(FormatBorder::Thin);
-    ws.write_string_with_format(0, 0, TITLE, &bold)?;
-    ws.write_string(
-        1,
-        0,
+    let st = Styles::new();
+    let ws = sheet(
+        &mut wb,
+        "Biểu 06",
+        TITLE,
         format!(
             "Kỳ báo cáo: từ ngày {} đến ngày {}",
             p.from.format("%d/%m/%Y"),
             p.to.format("%d/%m/%Y")
         ),
+        &HEADINGS_VI,
+        &st,
     )?;
-    for (c, h) in HEADINGS_VI.iter().enumerate() {
-        ws.write_string_with_format(HEADER_ROW, c as u16, *h, &head)?;
-    }
     ws.set_row_height(HEADER_ROW, 45)?;
     ws.set_column_width(0, 12)?;
     ws.set_column_width(1, 40)?;
@@ -59,20 +111,9 @@ pub fn bieu06(rows: &[Row], p: &Params, created: Option<i64>) -> Result<Vec<u8>,
     }
     for (i, r) in rows.iter().enumerate() {
         let row = HEADER_ROW + 1 + i as u32;
-        let total = r.group == "TOTAL";
-        ws.write_string_with_format(row, 0, if total { "" } else { r.group.as_str() }, &text)?;
-        ws.write_string_with_format(
-            row,
-            1,
-            if total {
-                "Tổng cộng"
-            } else {
-                r.group_name.as_str()
-            },
-            &text,
-        )?;
+        group_cells(ws, row, &r.group, &r.group_name, &st)?;
         for (c, v) in r.counts().iter().enumerate() {
-            ws.write_number_with_format(row, 2 + c as u16, *v as f64, &num)?;
+            ws.write_number_with_format(row, 2 + c as u16, *v as f64, &st.num)?;
         }
     }
     wb.save_to_buffer()
@@ -86,15 +127,7 @@ pub fn index766(
     created: Option<i64>,
 ) -> Result<Vec<u8>, XlsxError> {
     let mut wb = workbook(created);
-    let ws = wb.add_worksheet();
-    ws.set_name("Chỉ số 766")?;
-    let bold = Format::new().set_bold();
-    let head = Format::new()
-        .set_bold()
-        .set_text_wrap()
-        .set_align(FormatAlign::Center)
-        .set_border(FormatBorder::Thin);
-    let text = Format::new().set_border(FormatBorder::Thin);
+    let st = Styles::new();
     let btext = Format::new().set_bold().set_border(FormatBorder::Thin);
     let pts = Format::new()
         .set_num_format("0.00")
@@ -103,42 +136,30 @@ pub fn index766(
         .set_bold()
         .set_num_format("0.00")
         .set_border(FormatBorder::Thin);
-    let pct = Format::new()
-        .set_num_format("0.00%")
-        .set_border(FormatBorder::Thin);
-    let int = Format::new()
-        .set_num_format("#,##0")
-        .set_border(FormatBorder::Thin);
-    ws.write_string_with_format(
-        0,
-        0,
+    let (text, pct, int) = (&st.text, &st.pct, &st.num);
+    let ws = sheet(
+        &mut wb,
+        "Chỉ số 766",
         "BỘ CHỈ SỐ CHỈ ĐẠO, ĐIỀU HÀNH VÀ ĐÁNH GIÁ CHẤT LƯỢNG PHỤC VỤ NGƯỜI DÂN, DOANH NGHIỆP (QĐ 766/QĐ-TTg)",
-        &bold,
-    )?;
-    ws.write_string(
-        1,
-        0,
         format!(
             "Kỳ: {} (từ ngày {} đến ngày {})",
             period.label,
             period.from.format("%d/%m/%Y"),
             period.to.format("%d/%m/%Y")
         ),
+        &[
+            "Đơn vị",
+            "Tiêu chí",
+            "Nội dung",
+            "Điểm tối đa",
+            "Chỉ tiêu",
+            "Tỷ lệ",
+            "Tử số",
+            "Mẫu số",
+            "Điểm",
+        ],
+        &st,
     )?;
-    let headings = [
-        "Đơn vị",
-        "Tiêu chí",
-        "Nội dung",
-        "Điểm tối đa",
-        "Chỉ tiêu",
-        "Tỷ lệ",
-        "Tử số",
-        "Mẫu số",
-        "Điểm",
-    ];
-    for (c, h) in headings.iter().enumerate() {
-        ws.write_string_with_format(HEADER_ROW, c as u16, *h, &head)?;
-    }
     ws.set_column_width(0, 24)?;
     ws.set_column_width(2, 60)?;
     let mut row = HEADER_ROW + 1;
@@ -146,17 +167,17 @@ pub fn index766(
         let unit = ix.unit_name.clone().unwrap_or_else(|| ix.unit.clone());
         for g in &ix.groups {
             for c in &g.criteria {
-                ws.write_string_with_format(row, 0, &unit, &text)?;
-                ws.write_string_with_format(row, 1, &c.key, &text)?;
-                ws.write_string_with_format(row, 2, &c.name, &text)?;
+                ws.write_string_with_format(row, 0, &unit, text)?;
+                ws.write_string_with_format(row, 1, &c.key, text)?;
+                ws.write_string_with_format(row, 2, &c.name, text)?;
                 ws.write_number_with_format(row, 3, c.max, &pts)?;
-                ws.write_number_with_format(row, 4, c.target, &pct)?;
+                ws.write_number_with_format(row, 4, c.target, pct)?;
                 match c.rate {
-                    Some(r) => ws.write_number_with_format(row, 5, r, &pct)?,
-                    None => ws.write_string_with_format(row, 5, "", &text)?,
+                    Some(r) => ws.write_number_with_format(row, 5, r, pct)?,
+                    None => ws.write_string_with_format(row, 5, "", text)?,
                 };
-                ws.write_number_with_format(row, 6, c.numerator as f64, &int)?;
-                ws.write_number_with_format(row, 7, c.denominator as f64, &int)?;
+                ws.write_number_with_format(row, 6, c.numerator as f64, int)?;
+                ws.write_number_with_format(row, 7, c.denominator as f64, int)?;
                 ws.write_number_with_format(row, 8, c.points, &pts)?;
                 row += 1;
             }
@@ -199,51 +220,26 @@ pub fn on_time(
     created: Option<i64>,
 ) -> Result<Vec<u8>, XlsxError> {
     let mut wb = workbook(created);
-    let ws = wb.add_worksheet();
-    ws.set_name("Tỷ lệ đúng hạn")?;
-    let bold = Format::new().set_bold();
-    let head = Format::new()
-        .set_bold()
-        .set_text_wrap()
-        .set_align(FormatAlign::Center)
-        .set_border(FormatBorder::Thin);
-    let text = Format::new().set_border(FormatBorder::Thin);
-    let num = Format::new()
-        .set_num_format("#,##0")
-        .set_border(FormatBorder::Thin);
-    let pct = Format::new()
-        .set_num_format("0.00%")
-        .set_border(FormatBorder::Thin);
-    ws.write_string_with_format(0, 0, "TỶ LỆ GIẢI QUYẾT HỒ SƠ ĐÚNG HẠN", &bold)?;
-    ws.write_string(
-        1,
-        0,
+    let st = Styles::new();
+    let p = &report.period;
+    let ws = sheet(
+        &mut wb,
+        "Tỷ lệ đúng hạn",
+        "TỶ LỆ GIẢI QUYẾT HỒ SƠ ĐÚNG HẠN",
         format!(
             "Kỳ: {} (từ ngày {} đến ngày {})",
-            report.period.label,
-            report.period.from.format("%d/%m/%Y"),
-            report.period.to.format("%d/%m/%Y")
+            p.label,
+            p.from.format("%d/%m/%Y"),
+            p.to.format("%d/%m/%Y")
         ),
+        &ON_TIME_HEADINGS,
+        &st,
     )?;
-    for (c, h) in ON_TIME_HEADINGS.iter().enumerate() {
-        ws.write_string_with_format(HEADER_ROW, c as u16, *h, &head)?;
-    }
     ws.set_row_height(HEADER_ROW, 45)?;
     ws.set_column_width(1, 40)?;
     for (i, r) in report.rows.iter().enumerate() {
         let row = HEADER_ROW + 1 + i as u32;
-        let total = r.group == "TOTAL";
-        ws.write_string_with_format(row, 0, if total { "" } else { r.group.as_str() }, &text)?;
-        ws.write_string_with_format(
-            row,
-            1,
-            if total {
-                "Tổng cộng"
-            } else {
-                r.group_name.as_str()
-            },
-            &text,
-        )?;
+        group_cells(ws, row, &r.group, &r.group_name, &st)?;
         let counts = [
             r.total,
             r.ended,
@@ -256,11 +252,11 @@ pub fn on_time(
             r.on_time,
         ];
         for (c, v) in counts.iter().enumerate() {
-            ws.write_number_with_format(row, 2 + c as u16, *v as f64, &num)?;
+            ws.write_number_with_format(row, 2 + c as u16, *v as f64, &st.num)?;
         }
         match r.rate {
-            Some(v) => ws.write_number_with_format(row, 11, v, &pct)?,
-            None => ws.write_string_with_format(row, 11, "", &text)?,
+            Some(v) => ws.write_number_with_format(row, 11, v, &st.pct)?,
+            None => ws.write_string_with_format(row, 11, "", &st.text)?,
         };
     }
     wb.save_to_buffer()

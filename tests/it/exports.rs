@@ -154,6 +154,14 @@ period = "previous_month"
 sql = "SELECT count(*) AS dossiers FROM dossiers WHERE received_at >= {from} AND received_at < {to} + INTERVAL '1 day'"
 
 [[export]]
+name = "dung-han"
+report = "on-time"
+schedule = "0 8 1 * *"
+period = "previous_official_quarter"
+group_by = "field"
+enabled = false
+
+[[export]]
 name = "hong"
 report = "sql"
 format = "csv"
@@ -295,6 +303,26 @@ async fn catch_up_retries_and_byte_identical_rerun_after_more_ingest() {
         .expect("tick")
         .iter()
         .all(|r| r.job != "hong"));
+
+    // a disabled job never runs on schedule (none of the ticks above made one); by hand,
+    // the on-time XLSX of official Q1: 24 dossiers, 17 on time (9 early + 7 on the day + 1
+    // in progress in time), rate 17/24
+    let ot = ex
+        .run_now("dung-han", Some("2026-Q1"), now)
+        .await
+        .expect("on-time");
+    assert_eq!(ot.status, "ok", "{ot:?}");
+    let rows = sheet_rows(
+        &ex.file(&ot.run_id).await.expect("file").body,
+        "Tỷ lệ đúng hạn",
+    );
+    let total = rows
+        .iter()
+        .find(|r| r.get(1) == Some(&Data::String("Tổng cộng".into())))
+        .expect("total");
+    assert_eq!(total[2], Data::Float(24.0));
+    assert_eq!(total[10], Data::Float(17.0));
+    assert_eq!(total[11], Data::Float(17.0 / 24.0));
 
     // more events arrive: a new dossier received 5/1/2026, in the official quarter
     let extra = data.join("extra.ndjson");
