@@ -919,7 +919,8 @@ async fn serve(
     let state = Arc::new(
         giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, query_rt)
             .await
-            .map_err(classify_query)?,
+            .map_err(classify_query)?
+            .with_cache(cfg.cache),
     );
     let listener = tokio::net::TcpListener::bind(addr)
         .await

@@ -67,11 +67,56 @@ impl Default for SqlConfig {
     }
 }
 
+/// The report cache (`[cache]` in the server configuration): answers of the report
+/// endpoints, per URL and territorial scope, dropped after each commit of the server and
+/// after `ttl_seconds` (alerts and the overview depend on "now").
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CacheConfig {
+    pub ttl_seconds: f64,
+    /// Entries at most (0 = no cache).
+    pub max_entries: usize,
+    /// Larger answers are not kept.
+    pub max_body_bytes: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            ttl_seconds: 60.0,
+            max_entries: 512,
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// A cached answer.
+struct Cached {
+    at: Instant,
+    headers: Vec<(header::HeaderName, HeaderValue)>,
+    body: axum::body::Bytes,
+}
+
+/// The report cache: (path and query, scope) → answer.
+#[derive(Default)]
+struct ReportCache {
+    entries: std::sync::Mutex<HashMap<(String, String), Cached>>,
+}
+
+impl ReportCache {
+    fn clear(&self) {
+        if let Ok(mut e) = self.entries.lock() {
+            e.clear();
+        }
+    }
+}
+
 /// The server configuration file (`giamsat serve --config F`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     pub sql: SqlConfig,
+    pub cache: CacheConfig,
     #[serde(rename = "token")]
     pub tokens: Vec<TokenEntry>,
 }
@@ -107,6 +152,9 @@ pub struct AppState {
     pub env: reports::ReportEnv,
     /// Scheduled exports (`[[export]]` in `<data>/config.toml`).
     pub exporter: Arc<exports::Exporter>,
+    /// Report answers (see [`CacheConfig`]); set with [`AppState::with_cache`].
+    pub cache_config: CacheConfig,
+    cache: ReportCache,
 }
 
 impl AppState {
@@ -139,6 +187,8 @@ impl AppState {
         Ok(AppState {
             env,
             exporter,
+            cache_config: CacheConfig::default(),
+            cache: ReportCache::default(),
             calendar: Arc::new(warehouse.calendar.clone()),
             warehouse,
             base: std::sync::RwLock::new(base),
@@ -149,6 +199,12 @@ impl AppState {
             query_rt,
             sql,
         })
+    }
+
+    /// The same state with another report-cache configuration.
+    pub fn with_cache(mut self, c: CacheConfig) -> AppState {
+        self.cache_config = c;
+        self
     }
 
     /// A session that sees only what `p` may see.
@@ -867,6 +923,7 @@ async fn committer(state: Arc<AppState>, mut jobs: tokio::sync::mpsc::Receiver<J
                     if let Ok(mut b) = state.base.write() {
                         *b = ctx;
                     }
+                    state.cache.clear();
                 }
                 Err(e) => tracing::error!(error = %e, "session refresh failed"),
             }
@@ -1034,6 +1091,110 @@ async fn request_log(req: Request, next: Next) -> Response {
         res.headers_mut().insert("x-request-id", v);
     }
     res
+}
+
+/// Report endpoints whose answers the cache keeps.
+const CACHED_PATHS: [&str; 8] = [
+    "/api/v1/reports/bieu06",
+    "/api/v1/indicators/766",
+    "/api/v1/indicators/on-time",
+    "/api/v1/dashboard/overview",
+    "/api/v1/alerts",
+    "/api/v1/reconciliation",
+    "/api/v1/sources",
+    "/api/v1/data-quality",
+];
+
+/// Serve report answers from the cache when the same URL was answered for the same
+/// territorial scope since the last commit and within the TTL. The caller is
+/// authenticated first (a bad or unauthorised token goes on to the handler and its
+/// 401/403); only 200 answers are kept. `x-giamsat-cache: hit|miss` says which.
+async fn report_cache(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let cfg = &state.cache_config;
+    let path = req.uri().path();
+    if cfg.max_entries == 0
+        || req.method() != axum::http::Method::GET
+        || !CACHED_PATHS.contains(&path)
+    {
+        return next.run(req).await;
+    }
+    let scope = match principal(&state, req.headers()) {
+        Ok(p) if matches!(p.role, Role::Admin | Role::Analyst | Role::Viewer) => {
+            if p.role == Role::Admin || !p.scope.is_restricted() {
+                "*".to_string()
+            } else {
+                let mut pr = p.scope.provinces.clone();
+                let mut co = p.scope.communes.clone();
+                pr.sort();
+                co.sort();
+                format!("{}|{}", pr.join(","), co.join(","))
+            }
+        }
+        _ => return next.run(req).await,
+    };
+    let key = (
+        req.uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        scope,
+    );
+    let ttl = Duration::from_secs_f64(cfg.ttl_seconds.max(0.0));
+    if let Ok(entries) = state.cache.entries.lock() {
+        if let Some(c) = entries.get(&key).filter(|c| c.at.elapsed() < ttl) {
+            let mut res = c.body.clone().into_response();
+            for (k, v) in &c.headers {
+                res.headers_mut().insert(k.clone(), v.clone());
+            }
+            res.headers_mut()
+                .insert("x-giamsat-cache", HeaderValue::from_static("hit"));
+            return res;
+        }
+    }
+    let res = next.run(req).await;
+    if res.status() != StatusCode::OK {
+        return res;
+    }
+    // keep only answers of a known size within the limit; others go out untouched
+    let size = axum::body::HttpBody::size_hint(res.body()).exact();
+    if size.is_none_or(|n| n as usize > cfg.max_body_bytes) {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let body = match axum::body::to_bytes(body, cfg.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return internal(e).into_response(),
+    };
+    let headers: Vec<_> = [header::CONTENT_TYPE, header::CONTENT_DISPOSITION]
+        .into_iter()
+        .filter_map(|k| parts.headers.get(&k).map(|v| (k, v.clone())))
+        .collect();
+    if let Ok(mut entries) = state.cache.entries.lock() {
+        if entries.len() >= cfg.max_entries {
+            entries.retain(|_, c| c.at.elapsed() < ttl);
+        }
+        if entries.len() >= cfg.max_entries {
+            if let Some(oldest) = entries
+                .iter()
+                .min_by_key(|(_, c)| c.at)
+                .map(|(k, _)| k.clone())
+            {
+                entries.remove(&oldest);
+            }
+        }
+        entries.insert(
+            key,
+            Cached {
+                at: Instant::now(),
+                headers,
+                body: body.clone(),
+            },
+        );
+    }
+    parts
+        .headers
+        .insert("x-giamsat-cache", HeaderValue::from_static("miss"));
+    Response::from_parts(parts, axum::body::Body::from(body))
 }
 
 /// Query parameters of `GET /api/v1/exports`.
@@ -1215,6 +1376,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             post(events_handler).layer(DefaultBodyLimit::max(64 * 1024 * 1024)),
         )
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), report_cache))
         .layer(middleware::from_fn(request_log))
         .with_state(state)
 }

@@ -356,3 +356,57 @@ fn check_xlsx(bytes: &[u8], json_rows: &Value) {
     }
     assert_eq!(cell(4 + rows.len() as u32 - 1, 1).to_string(), "Tổng cộng");
 }
+
+/// The report cache: a second identical request is a hit with the same body; another
+/// territory never gets the first one's answer; an ingest token is still refused; a push
+/// drops the cache so the next answer counts the new dossier.
+#[test]
+fn report_cache_per_scope_and_dropped_after_a_push() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let data = tmp.path();
+    let g = common::root().join("fixtures/golden");
+    common::ingest_all(data, &g.join("procedures.csv"), &[g.join("events.ndjson")]);
+    let admin = cli(data, &["token", "add", "--role", "admin"]);
+    let viewer = cli(
+        data,
+        &["token", "add", "--role", "viewer", "--commune", "11311"],
+    );
+    let ingest = cli(
+        data,
+        &["token", "add", "--role", "ingest", "--source", "hp-motcua"],
+    );
+    let (_s, port) = start_server(data, &[]);
+    let url = "/api/v1/reports/bieu06?from=2026-01-01&to=2026-01-31";
+    let first = request(port, "GET", url, Some(&admin), None);
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("x-giamsat-cache"), Some("miss"));
+    let second = request(port, "GET", url, Some(&admin), None);
+    assert_eq!(second.header("x-giamsat-cache"), Some("hit"));
+    assert_eq!(second.body, first.body);
+    assert!(second
+        .header("content-type")
+        .is_some_and(|c| c.contains("json")));
+    // hand-computed January (tests/it/golden.rs): 11 online + 3 in person + 1 carried
+    // over = 15 in all; Hồng Bàng 7 + 3 = 10
+    assert_eq!(total(&first.json())[0], 15);
+    let v = request(port, "GET", url, Some(&viewer), None);
+    assert_eq!(v.header("x-giamsat-cache"), Some("miss"));
+    assert_eq!(total(&v.json())[0], 10);
+    assert_eq!(request(port, "GET", url, Some(&ingest), None).status, 403);
+    assert_eq!(request(port, "GET", url, None, None).status, 401);
+    // a new dossier received in January, pushed: the cache is dropped
+    let push = request(
+        port,
+        "POST",
+        "/api/v1/events?source=hp-motcua",
+        Some(&admin),
+        Some(concat!(
+            r#"{"event_id":"C1-r","dossier_id":"C1","source":"hp-motcua","type":"received","at":"2026-01-06T09:00:00+07:00","procedure_code":"P1","agency_code":"A1","province_code":"31","commune_code":"11311","channel":"online"}"#,
+            "\n"
+        )),
+    );
+    assert_eq!(push.status, 200, "{}", push.text());
+    let after = request(port, "GET", url, Some(&admin), None);
+    assert_eq!(after.header("x-giamsat-cache"), Some("miss"));
+    assert_eq!(total(&after.json())[..2], [16, 12]);
+}
