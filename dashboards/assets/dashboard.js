@@ -417,12 +417,62 @@
     });
   }
 
+  // ---- exports ----
+  var TRIGGERS = { schedule: "theo lịch", catch_up: "bù (máy chủ dừng lúc đến lịch)", retry: "thử lại", manual: "thủ công" };
+  function loadExports() {
+    return api("/api/v1/exports", { limit: 20 }).then(function (r) {
+      var body = $("exports").querySelector("tbody");
+      body.innerHTML = "";
+      if (!r.runs.length) {
+        var tr = document.createElement("tr");
+        var td = cell(tr, r.jobs.length ? "Chưa có lần xuất nào." : "Chưa cấu hình báo cáo định kỳ nào trong phạm vi của bạn.");
+        td.colSpan = 6;
+        td.className = "muted";
+        body.appendChild(tr);
+      }
+      r.runs.forEach(function (x) {
+        var tr = document.createElement("tr");
+        tr.dataset.run = x.run_id;
+        cell(tr, x.job);
+        cell(tr, dateVi(x.period_from) + " – " + dateVi(x.period_to));
+        cell(tr, (TRIGGERS[x.trigger] || x.trigger) + (x.attempt > 1 ? " (lần " + x.attempt + ")" : ""));
+        cell(tr, new Date(x.finished_at).toLocaleString("vi-VN", { timeZone: "Asia/Ho_Chi_Minh" }));
+        var st = cell(tr, x.status === "ok" ? "Thành công" : "Lỗi: " + (x.error || ""));
+        if (x.status !== "ok") { st.className = "late"; }
+        var td = cell(tr, "");
+        if (x.download) {
+          var a = document.createElement("a");
+          a.href = "#";
+          a.className = "export-file";
+          a.textContent = x.object_key;
+          a.title = "SHA-256 " + x.sha256;
+          a.onclick = function (e) {
+            e.preventDefault();
+            fetch(x.download, { headers: { Authorization: "Bearer " + S.token } }).then(function (resp) {
+              if (!resp.ok) { throw new Error("HTTP " + resp.status); }
+              return resp.blob();
+            }).then(function (blob) {
+              var l = document.createElement("a");
+              l.href = URL.createObjectURL(blob);
+              l.download = x.object_key;
+              document.body.appendChild(l);
+              l.click();
+              setTimeout(function () { URL.revokeObjectURL(l.href); l.remove(); }, 1000);
+            }).catch(function (err) { status(err.message, true); });
+          };
+          td.appendChild(a);
+        }
+        body.appendChild(tr);
+      });
+    });
+  }
+
   // ---- wiring ----
   function refresh() {
     if (!$("from").value || !$("to").value) { applyPreset(); }
     S.gen += 1;
     status("Đang tải…");
-    return Promise.all([loadOverview(), loadTrend(), loadBreakdown(), loadBieu06(), loadAlerts(), loadSources(), loadRecon()])
+    return Promise.all([loadOverview(), loadTrend(), loadBreakdown(), loadBieu06(), loadAlerts(), loadSources(), loadRecon(), loadExports()])
       .then(function () { status("Đã cập nhật lúc " + new Date().toLocaleTimeString("vi-VN")); document.body.dataset.ready = "1"; })
       .catch(function (e) {
         if (e === STALE) { return; }

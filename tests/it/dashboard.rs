@@ -160,6 +160,16 @@ fn dashboard_in_a_real_browser() {
         &data,
         &["token", "add", "--role", "viewer", "--commune", &busiest],
     );
+    // an export job run once by hand, for the dashboard's list of exported reports
+    std::fs::write(
+        data.join("config.toml"),
+        "[[export]]\nname = \"bieu06-quy\"\nreport = \"bieu06\"\nschedule = \"0 7 16 3,6,9,12 *\"\nperiod = \"previous_official_quarter\"\n",
+    )
+    .expect("config");
+    cli(
+        &data,
+        &["export", "run", "bieu06-quy", "--period", "2026-Q1"],
+    );
     let (_server, port) = start_server(&data, &[]);
 
     let out = common::root().join("target/dashboard-e2e");
