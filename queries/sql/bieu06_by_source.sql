@@ -1,10 +1,7 @@
--- Biểu 06 (Thông tư 01/2020/TT-VPCP, successor 03/2025/TT-VPCP): the period report.
--- One row per group, then the TOTAL row. Definitions: DOMAIN.md "Period report".
---
--- The CTE c is queries/sql/period_dossiers.sql (the dossiers of the period, each
--- classified; parameters $1–$9 documented there), pasted in by the runner. The group code
--- and name of g are column expressions over c chosen from a fixed list
--- (queries::bieu06::GroupBy) — never user text.
+-- Biểu 06 grouped by source system: a dossier reported by several systems is in each of
+-- their groups, so the TOTAL row (each dossier once) is a second aggregate over c, not
+-- the grand total of the groups. Every other grouping uses bieu06.sql (one pass).
+-- Parameters and the CTE c: as bieu06.sql.
 WITH c AS (
 {period_dossiers}
 ),
