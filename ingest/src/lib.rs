@@ -184,13 +184,16 @@ pub fn parse_canonical_with(
     (good, bad)
 }
 
-/// `bytes` cut into at most `n` pieces of about equal size, each ending after a `\n`
-/// (the last one at the end); one piece when smaller than `min_piece` bytes each.
+/// `bytes` cut into at most `n` non-empty pieces of about equal size, each ending after a
+/// `\n` (the last one at the end); one piece when smaller than `min_piece` bytes each.
 fn split_at_lines(bytes: &[u8], n: usize, min_piece: usize) -> Vec<&[u8]> {
     let n = n.clamp(1, (bytes.len() / min_piece.max(1)).max(1));
     let mut pieces = Vec::with_capacity(n);
     let mut rest = bytes;
     for k in (1..n).rev() {
+        if rest.is_empty() {
+            break;
+        }
         let target = rest.len() / (k + 1);
         let cut = rest[target..]
             .iter()
@@ -200,7 +203,9 @@ fn split_at_lines(bytes: &[u8], n: usize, min_piece: usize) -> Vec<&[u8]> {
         pieces.push(piece);
         rest = tail;
     }
-    pieces.push(rest);
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
     pieces
 }
 
@@ -515,7 +520,7 @@ mod tests {
             let pieces = split_at_lines(text, n, 1);
             assert_eq!(pieces.concat(), text.to_vec());
             for p in &pieces[..pieces.len() - 1] {
-                assert!(p.is_empty() || p.last() == Some(&b'\n'), "{pieces:?}");
+                assert_eq!(p.last(), Some(&b'\n'), "{pieces:?}");
             }
         }
         assert_eq!(split_at_lines(text, 4, 1 << 20).len(), 1);
