@@ -106,21 +106,39 @@ def size_label(n):
 # ---------------------------------------------------------------- processes
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def run_measured(cmd, stdout_path=None, env=None):
-    """Run cmd; (seconds, peak RSS bytes of the child, stdout text)."""
+    """Run cmd; (seconds, peak RSS bytes of the child, stdout text).
+
+    The peak RSS comes from GNU time when installed: a child's own `ru_maxrss` also counts
+    the memory of this Python process at the fork (the kernel records the old image's
+    high-water mark at exec), which is hundreds of MB once DuckDB has run."""
     out = open(stdout_path, "w+b") if stdout_path else tempfile.TemporaryFile()
+    rss_file = None
+    if os.access(GNU_TIME, os.X_OK):
+        rss_file = tempfile.NamedTemporaryFile(suffix=".rss", delete=False).name
+        cmd = [GNU_TIME, "-f", "%M", "-o", rss_file] + list(cmd)
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env)
     err = p.stderr.read()
     _, status, ru = os.wait4(p.pid, 0)
     secs = time.perf_counter() - t0
     p.returncode = os.waitstatus_to_exitcode(status)
+    maxrss = ru.ru_maxrss * 1024
+    if rss_file:
+        try:
+            maxrss = int(Path(rss_file).read_text().split()[-1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        os.unlink(rss_file)
     out.seek(0)
     text = out.read().decode("utf-8", "replace") if not stdout_path else ""
     out.close()
     if p.returncode != 0:
         raise RuntimeError(f"{cmd[:4]}… exit {p.returncode}: {err.decode('utf-8', 'replace')[-800:]}")
-    return secs, ru.ru_maxrss * 1024, text
+    return secs, maxrss, text
 
 
 def vm_hwm(pid):
