@@ -420,7 +420,10 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 seed,
                 ..Default::default()
             };
-            let stats = generate::generate(&out, &p).map_err(classify_ingest)?;
+            let bar = generate_bar(dossiers);
+            let stats = generate::generate_with(&out, &p, &|n| bar.set_position(n))
+                .map_err(classify_ingest)?;
+            bar.finish_and_clear();
             println!("{}", serde_json::to_string(&stats)?);
         }
         Cmd::Ingest {
@@ -856,6 +859,23 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A progress bar on stderr for long generations (dossiers), only on a terminal.
+fn generate_bar(dossiers: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() || std::env::var_os("CI").is_some() || dossiers < 100_000 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(dossiers);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{spinner} {msg} [{bar:40}] {human_pos}/{human_len} hồ sơ ({per_sec}, còn {eta})",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message("đang sinh dữ liệu");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 /// A progress bar on stderr for long ingests, only on a terminal and outside CI.

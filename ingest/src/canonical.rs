@@ -73,9 +73,14 @@ pub fn key_digest(s: &str) -> String {
 
 /// Content-derived id: the same record (same normalised content) gives the same id.
 pub fn content_id(e: &Event) -> String {
-    let mut copy = e.clone();
-    copy.event_id.clear();
-    let text = serde_json::to_string(&copy).unwrap_or_default();
+    let text = if e.event_id.is_empty() {
+        serde_json::to_string(e)
+    } else {
+        let mut copy = e.clone();
+        copy.event_id.clear();
+        serde_json::to_string(&copy)
+    }
+    .unwrap_or_default();
     let digest = Sha256::digest(text.as_bytes());
     format!("h-{}", hex::encode(&digest[..16]))
 }

@@ -121,8 +121,145 @@ fn pick<'a, T>(rng: &mut StdRng, items: &'a [T], weight: impl Fn(&T) -> f64) -> 
     &items[items.len() - 1]
 }
 
-/// Generate `procedures.csv` and `events.ndjson` into `out`.
+/// Generate `procedures.csv`, `events.ndjson` and `dvcqg.ndjson` into `out`.
 pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
+    generate_with(out, p, &|_| {})
+}
+
+/// Lines of canonical events shuffled together (out-of-order delivery window).
+const WINDOW: usize = 500;
+/// Portal records are shuffled in blocks of this many (swaps reach back up to 50).
+const PORTAL_BLOCK: usize = 1000;
+
+/// The messy delivery of the events, streamed: lines are written in windows of
+/// [`WINDOW`], each shuffled, with 1 % duplicates and one malformed line in 2,000. Only
+/// one window is in memory, so memory does not grow with the number of dossiers. It has
+/// its own random stream, so the dossiers themselves depend only on the seed.
+struct Delivery<W: Write> {
+    out: W,
+    rng: StdRng,
+    window: Vec<String>,
+    /// Lines generated (before duplicates and malformed lines).
+    generated: u64,
+    written: u64,
+    duplicates: u64,
+    malformed: u64,
+}
+
+impl<W: Write> Delivery<W> {
+    fn push(&mut self, line: String) -> std::io::Result<()> {
+        self.generated += 1;
+        self.window.push(line);
+        if self.window.len() >= WINDOW {
+            self.flush_window()?;
+        }
+        Ok(())
+    }
+
+    fn flush_window(&mut self) -> std::io::Result<()> {
+        if self.window.is_empty() {
+            return Ok(());
+        }
+        // duplicates: 1 % of the generated lines, re-delivered within the window
+        let n = self.window.len();
+        while self.duplicates < self.generated / 100 {
+            let l = self.window[self.rng.random_range(0..n)].clone();
+            self.window.push(l);
+            self.duplicates += 1;
+        }
+        for i in (1..self.window.len()).rev() {
+            let j = self.rng.random_range(0..=i);
+            self.window.swap(i, j);
+        }
+        for l in std::mem::take(&mut self.window) {
+            self.out.write_all(l.as_bytes())?;
+            self.out.write_all(b"\n")?;
+            self.written += 1;
+            if self.written.is_multiple_of(2000) {
+                self.write_malformed(&l)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_malformed(&mut self, line: &str) -> std::io::Result<()> {
+        let bad = match self.malformed % 5 {
+            0 => {
+                let mut cut = line.len() / 2;
+                while !line.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                line[..cut].to_string()
+            }
+            1 => line.replacen("\"type\":\"", "\"type\":\"x_", 1),
+            2 => line.replacen("+07:00", "+07:00:99", 1),
+            3 => r#"{"source":"HP MOTCUA","dossier_id":"?","type":"received","at":"2026-01-01T08:00:00+07:00"}"#.to_string(),
+            _ => "không phải JSON".to_string(),
+        };
+        self.out.write_all(bad.as_bytes())?;
+        self.out.write_all(b"\n")?;
+        self.malformed += 1;
+        Ok(())
+    }
+
+    /// Write what is left; the counts are final.
+    fn finish(mut self) -> std::io::Result<Delivery<W>> {
+        self.flush_window()?;
+        if self.malformed == 0 {
+            // at least one, as a short file would otherwise have none
+            self.out.write_all("không phải JSON\n".as_bytes())?;
+            self.malformed = 1;
+        }
+        self.out.flush()?;
+        Ok(self)
+    }
+}
+
+/// The portal's sync records, streamed: out of order within blocks of [`PORTAL_BLOCK`].
+struct PortalOut<W: Write> {
+    out: W,
+    rng: StdRng,
+    block: Vec<String>,
+    written: u64,
+}
+
+impl<W: Write> PortalOut<W> {
+    fn push(&mut self, rec: String) -> std::io::Result<()> {
+        self.block.push(rec);
+        if self.block.len() >= PORTAL_BLOCK {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> std::io::Result<()> {
+        for i in (1..self.block.len()).rev() {
+            let j = i.saturating_sub(self.rng.random_range(0..50));
+            self.block.swap(i, j);
+        }
+        for r in std::mem::take(&mut self.block) {
+            self.out.write_all(r.as_bytes())?;
+            self.out.write_all(b"\n")?;
+            self.written += 1;
+        }
+        Ok(())
+    }
+
+    /// Write what is left; the number of records written.
+    fn finish(mut self) -> std::io::Result<u64> {
+        self.flush_block()?;
+        self.out.flush()?;
+        Ok(self.written)
+    }
+}
+
+/// [`generate`], streaming to the files (memory independent of the number of dossiers),
+/// calling `progress` with the number of dossiers done about every 10,000.
+pub fn generate_with(
+    out: &Path,
+    p: &Params,
+    progress: &dyn Fn(u64),
+) -> Result<Generated, IngestError> {
     let io =
         |e: std::io::Error| IngestError::Input(format!("không ghi được {}: {e}", out.display()));
     std::fs::create_dir_all(out).map_err(io)?;
@@ -176,11 +313,30 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
     let span_days = ((now - start) / DAY_MICROS).max(1);
     let ministry_from = cal.local_midnight(NaiveDate::from_ymd_opt(2026, 7, 1).unwrap_or_default());
     let prov = p.province.as_str();
-    let mut lines: Vec<String> = Vec::new();
-    let mut portal: Vec<String> = Vec::new();
+    let buf = |name: &str| {
+        std::fs::File::create(out.join(name)).map(|f| std::io::BufWriter::with_capacity(1 << 20, f))
+    };
+    let mut lines = Delivery {
+        out: buf("events.ndjson").map_err(io)?,
+        rng: StdRng::seed_from_u64(p.seed ^ 0x6465_6c69_7665_7279),
+        window: Vec::with_capacity(2 * WINDOW),
+        generated: 0,
+        written: 0,
+        duplicates: 0,
+        malformed: 0,
+    };
+    let mut portal = PortalOut {
+        out: buf("dvcqg.ndjson").map_err(io)?,
+        rng: StdRng::seed_from_u64(p.seed ^ 0x706f_7274_616c),
+        block: Vec::with_capacity(PORTAL_BLOCK + 64),
+        written: 0,
+    };
     let minute = 60 * MICROS;
 
     for n in 0..p.dossiers {
+        if n % 10_000 == 0 && n > 0 {
+            progress(n);
+        }
         let pr = pick(&mut rng, CATALOG, |c| c.weight);
         let ci = {
             let total: f64 = weights.iter().sum();
@@ -288,7 +444,7 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
                 json!({"ly_do": "Hồ sơ không thuộc thẩm quyền"}),
             );
             evs.push(m);
-            emit(&mut lines, evs);
+            emit(&mut lines, evs).map_err(io)?;
             continue;
         }
         let mut rec = full(base("received", received));
@@ -421,66 +577,23 @@ pub fn generate(out: &Path, p: &Params) -> Result<Generated, IngestError> {
             for rec in portal_records(&base, &evs, due, &cal) {
                 let copies = if rng.random::<f64>() < 0.02 { 2 } else { 1 };
                 for _ in 0..copies {
-                    portal.push(rec.clone());
+                    portal.push(rec.clone()).map_err(io)?;
                 }
             }
         }
-        emit(&mut lines, evs);
+        emit(&mut lines, evs).map_err(io)?;
     }
+    progress(p.dossiers);
 
-    // messy delivery: duplicates, out-of-order windows, malformed lines
-    let mut stats = Generated {
+    let lines = lines.finish().map_err(io)?;
+    let portal_records = portal.finish().map_err(io)?;
+    Ok(Generated {
         dossiers: p.dossiers,
-        ..Default::default()
-    };
-    let dup_count = lines.len() / 100;
-    for _ in 0..dup_count {
-        let i = rng.random_range(0..lines.len());
-        let l = lines[i].clone();
-        lines.push(l);
-    }
-    stats.duplicates = dup_count as u64;
-    for chunk in lines.chunks_mut(500) {
-        for i in (1..chunk.len()).rev() {
-            let j = rng.random_range(0..=i);
-            chunk.swap(i, j);
-        }
-    }
-    let bad_count = (lines.len() / 2000).max(1);
-    for k in 0..bad_count {
-        let i = rng.random_range(0..lines.len());
-        let bad = match k % 5 {
-            0 => {
-                let mut cut = lines[i].len() / 2;
-                while !lines[i].is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                lines[i][..cut].to_string()
-            }
-            1 => lines[i].replacen("\"type\":\"", "\"type\":\"x_", 1),
-            2 => lines[i].replacen("+07:00", "+07:00:99", 1),
-            3 => r#"{"source":"HP MOTCUA","dossier_id":"?","type":"received","at":"2026-01-01T08:00:00+07:00"}"#.to_string(),
-            _ => "không phải JSON".to_string(),
-        };
-        lines.insert(i, bad);
-    }
-    stats.malformed = bad_count as u64;
-    for i in (1..portal.len()).rev() {
-        // the portal's deliveries arrive out of order within windows too
-        let j = i.saturating_sub(rng.random_range(0..50));
-        portal.swap(i, j);
-    }
-    stats.portal_records = portal.len() as u64;
-    std::fs::write(out.join("dvcqg.ndjson"), portal.join("\n") + "\n").map_err(io)?;
-    stats.lines = lines.len() as u64;
-    let f = std::fs::File::create(out.join("events.ndjson")).map_err(io)?;
-    let mut w = std::io::BufWriter::new(f);
-    for l in &lines {
-        w.write_all(l.as_bytes()).map_err(io)?;
-        w.write_all(b"\n").map_err(io)?;
-    }
-    w.flush().map_err(io)?;
-    Ok(stats)
+        lines: lines.written + lines.malformed,
+        malformed: lines.malformed,
+        duplicates: lines.duplicates,
+        portal_records,
+    })
 }
 
 /// Local `yyyyMMddHHmmss`, as the portal's senders write dates.
@@ -559,8 +672,9 @@ fn portal_records(
     out
 }
 
-fn emit(lines: &mut Vec<String>, evs: Vec<Map<String, Value>>) {
+fn emit<W: Write>(lines: &mut Delivery<W>, evs: Vec<Map<String, Value>>) -> std::io::Result<()> {
     for m in evs {
-        lines.push(Value::Object(m).to_string());
+        lines.push(Value::Object(m).to_string())?;
     }
+    Ok(())
 }

@@ -115,38 +115,131 @@ pub enum Step {
     Committing,
 }
 
-/// [`parse_canonical`], reporting parsed bytes about every MiB.
+/// Inputs are parsed in parallel only in pieces of at least this many bytes.
+const MIN_PIECE: usize = if cfg!(test) { 64 << 10 } else { 4 << 20 };
+
+/// [`parse_canonical`], reporting parsed bytes about every MiB. Large inputs are parsed
+/// on all cores, in contiguous pieces cut at line ends, and put back in input order, so
+/// the result is the same as a sequential parse.
 pub fn parse_canonical_with(
     inputs: &[Input],
     default_source: Option<&str>,
     progress: &(dyn Fn(Step) + Sync),
 ) -> (Vec<Event>, Vec<QuarantineRow>) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut good = Vec::new();
     let mut bad = Vec::new();
-    let mut pending = 0u64;
     for input in inputs {
-        for (no, line) in lines(&input.bytes) {
-            pending += line.len() as u64 + 1;
-            if pending >= 1 << 20 {
-                progress(Step::Parsed(pending));
-                pending = 0;
-            }
-            match canonical::parse_event(line, default_source) {
-                Ok(e) => good.push(e),
-                Err(reason) => bad.push(QuarantineRow {
-                    source: default_source
-                        .map(str::to_string)
-                        .or_else(|| sniff_source(line)),
-                    input: input.name.clone(),
-                    line: no,
-                    reason,
-                    original: line.to_vec(),
-                }),
-            }
+        let pieces = split_at_lines(&input.bytes, threads, MIN_PIECE);
+        if pieces.len() == 1 {
+            parse_piece(
+                input,
+                0,
+                &input.bytes,
+                default_source,
+                progress,
+                &mut good,
+                &mut bad,
+            );
+            continue;
+        }
+        // first line number of each piece
+        let mut first = Vec::with_capacity(pieces.len());
+        let mut line_no = 0i64;
+        for piece in &pieces {
+            first.push(line_no);
+            line_no += piece.iter().filter(|b| **b == b'\n').count() as i64;
+        }
+        let parsed: Vec<(Vec<Event>, Vec<QuarantineRow>)> = std::thread::scope(|sc| {
+            let handles: Vec<_> = pieces
+                .iter()
+                .zip(&first)
+                .map(|(piece, first)| {
+                    sc.spawn(move || {
+                        let (mut g, mut b) = (Vec::new(), Vec::new());
+                        parse_piece(
+                            input,
+                            *first,
+                            piece,
+                            default_source,
+                            progress,
+                            &mut g,
+                            &mut b,
+                        );
+                        (g, b)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                .collect()
+        });
+        good.reserve(parsed.iter().map(|p| p.0.len()).sum());
+        for (g, b) in parsed {
+            good.extend(g);
+            bad.extend(b);
+        }
+    }
+    (good, bad)
+}
+
+/// `bytes` cut into at most `n` non-empty pieces of about equal size, each ending after a
+/// `\n` (the last one at the end); one piece when smaller than `min_piece` bytes each.
+fn split_at_lines(bytes: &[u8], n: usize, min_piece: usize) -> Vec<&[u8]> {
+    let n = n.clamp(1, (bytes.len() / min_piece.max(1)).max(1));
+    let mut pieces = Vec::with_capacity(n);
+    let mut rest = bytes;
+    for k in (1..n).rev() {
+        if rest.is_empty() {
+            break;
+        }
+        let target = rest.len() / (k + 1);
+        let cut = rest[target..]
+            .iter()
+            .position(|b| *b == b'\n')
+            .map_or(rest.len(), |i| target + i + 1);
+        let (piece, tail) = rest.split_at(cut);
+        pieces.push(piece);
+        rest = tail;
+    }
+    if !rest.is_empty() || pieces.is_empty() {
+        pieces.push(rest);
+    }
+    pieces
+}
+
+/// Parse the lines of one piece of an input; `first_line` lines precede it.
+fn parse_piece(
+    input: &Input,
+    first_line: i64,
+    piece: &[u8],
+    default_source: Option<&str>,
+    progress: &(dyn Fn(Step) + Sync),
+    good: &mut Vec<Event>,
+    bad: &mut Vec<QuarantineRow>,
+) {
+    let mut pending = 0u64;
+    for (no, line) in lines(piece) {
+        pending += line.len() as u64 + 1;
+        if pending >= 1 << 20 {
+            progress(Step::Parsed(pending));
+            pending = 0;
+        }
+        match canonical::parse_event(line, default_source) {
+            Ok(e) => good.push(e),
+            Err(reason) => bad.push(QuarantineRow {
+                source: default_source
+                    .map(str::to_string)
+                    .or_else(|| sniff_source(line)),
+                input: input.name.clone(),
+                line: first_line + no,
+                reason,
+                original: line.to_vec(),
+            }),
         }
     }
     progress(Step::Parsed(pending));
-    (good, bad)
 }
 
 /// Best effort: the `source` of a bad record, for the quarantine's source column.
@@ -192,6 +285,8 @@ pub async fn commit_batches(
     batches: Vec<Batch>,
 ) -> Result<Vec<IngestCounts>, IngestError> {
     let mut seen: HashSet<(String, String)> = wh.event_keys().await?;
+    // the first commit into an empty `events` table: the new events are all there is
+    let events_were_empty = seen.is_empty();
     let facts_fresh = wh.facts_fresh().await?;
     let mut fresh = Vec::new();
     let mut quarantine = Vec::new();
@@ -238,7 +333,8 @@ pub async fn commit_batches(
         if facts_fresh {
             let touched: HashSet<String> =
                 fresh.iter().filter_map(|e| e.dossier_id.clone()).collect();
-            wh.update_facts(&touched).await?;
+            let known = events_were_empty.then_some(fresh.as_slice());
+            wh.update_facts_with(&touched, known).await?;
         } else {
             wh.rebuild_facts().await?;
         }
@@ -410,5 +506,51 @@ pub async fn ingest_inputs_with(
                 quarantined: bad.len() as u64,
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pieces_cut_at_line_ends_and_cover_the_input() {
+        let text = b"a\nbb\n\nccc\r\ndddd\ne";
+        for n in 1..8 {
+            let pieces = split_at_lines(text, n, 1);
+            assert_eq!(pieces.concat(), text.to_vec());
+            for p in &pieces[..pieces.len() - 1] {
+                assert_eq!(p.last(), Some(&b'\n'), "{pieces:?}");
+            }
+        }
+        assert_eq!(split_at_lines(text, 4, 1 << 20).len(), 1);
+    }
+
+    #[test]
+    fn a_parallel_parse_equals_a_sequential_one() {
+        let good = r#"{"source":"hp-motcua","dossier_id":"D1","type":"received","at":"2026-01-05T08:15:00+07:00"}"#;
+        let mut bytes = Vec::new();
+        for i in 0..40_000 {
+            let line = match i % 7 {
+                3 => "không phải JSON".to_string(),
+                5 => String::new(),
+                _ => good.replace("D1", &format!("D{i}")),
+            };
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
+        let input = Input {
+            name: "x".into(),
+            bytes,
+        };
+        let (g, b) = parse_canonical(std::slice::from_ref(&input), None);
+        let (mut sg, mut sb) = (Vec::new(), Vec::new());
+        parse_piece(&input, 0, &input.bytes, None, &|_| {}, &mut sg, &mut sb);
+        assert!(split_at_lines(&input.bytes, 2, MIN_PIECE).len() > 1);
+        assert_eq!(g.len(), sg.len());
+        assert!(g.iter().zip(&sg).all(|(a, b)| a.event_id == b.event_id));
+        let lines = |q: &[QuarantineRow]| q.iter().map(|r| r.line).collect::<Vec<_>>();
+        assert_eq!(lines(&b), lines(&sb));
+        assert_eq!(b[0].line, 4);
     }
 }

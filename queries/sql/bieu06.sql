@@ -5,6 +5,9 @@
 -- classified; parameters $1–$9 documented there), pasted in by the runner. The group code
 -- and name of g are column expressions over c chosen from a fixed list
 -- (queries::bieu06::GroupBy) — never user text.
+-- One pass: the groups and the TOTAL row (the empty grouping set) come from one
+-- aggregate over c, so the period's dossiers are read and joined once. A grouping that
+-- puts a dossier in several groups (source) uses bieu06_by_source.sql instead.
 WITH c AS (
 {period_dossiers}
 ),
@@ -12,43 +15,31 @@ g AS (
     SELECT {group_code} AS grp, {group_name} AS grp_name, c.*
     FROM c
 ),
+k AS (
+    SELECT COALESCE(grp, '') AS grp_key, g.*
+    FROM g
+),
 rows AS (
     SELECT
-        0 AS is_total,
-        COALESCE(grp, '') AS "group",
-        COALESCE(first_value(grp_name ORDER BY grp_name IS NULL, last_event_at DESC), 'Không xác định') AS group_name,
-        SUM(received_online) AS received_online,
-        SUM(received_offline) AS received_offline,
-        SUM(carried_over) AS carried_over,
-        SUM(ended) AS ended,
-        SUM(ended_early) AS ended_early,
-        SUM(ended_on_day) AS ended_on_day,
-        SUM(ended_late) AS ended_late,
-        SUM(in_progress) AS in_progress,
-        SUM(in_progress_in_time) AS in_progress_in_time,
-        SUM(in_progress_overdue) AS in_progress_overdue
-    FROM g
-    GROUP BY COALESCE(grp, '')
-    UNION ALL
-    SELECT
-        1 AS is_total,
-        'TOTAL' AS "group",
-        'Tổng cộng' AS group_name,
-        COALESCE(SUM(received_online), 0),
-        COALESCE(SUM(received_offline), 0),
-        COALESCE(SUM(carried_over), 0),
-        COALESCE(SUM(ended), 0),
-        COALESCE(SUM(ended_early), 0),
-        COALESCE(SUM(ended_on_day), 0),
-        COALESCE(SUM(ended_late), 0),
-        COALESCE(SUM(in_progress), 0),
-        COALESCE(SUM(in_progress_in_time), 0),
-        COALESCE(SUM(in_progress_overdue), 0)
-    FROM c
+        GROUPING(grp_key) AS is_total,
+        grp_key,
+        first_value(grp_name ORDER BY grp_name IS NULL, last_event_at DESC) AS grp_name,
+        COALESCE(SUM(received_online), 0) AS received_online,
+        COALESCE(SUM(received_offline), 0) AS received_offline,
+        COALESCE(SUM(carried_over), 0) AS carried_over,
+        COALESCE(SUM(ended), 0) AS ended,
+        COALESCE(SUM(ended_early), 0) AS ended_early,
+        COALESCE(SUM(ended_on_day), 0) AS ended_on_day,
+        COALESCE(SUM(ended_late), 0) AS ended_late,
+        COALESCE(SUM(in_progress), 0) AS in_progress,
+        COALESCE(SUM(in_progress_in_time), 0) AS in_progress_in_time,
+        COALESCE(SUM(in_progress_overdue), 0) AS in_progress_overdue
+    FROM k
+    GROUP BY GROUPING SETS ((grp_key), ())
 )
 SELECT
-    "group",
-    group_name,
+    CASE WHEN is_total = 1 THEN 'TOTAL' ELSE grp_key END AS "group",
+    CASE WHEN is_total = 1 THEN 'Tổng cộng' ELSE COALESCE(grp_name, 'Không xác định') END AS group_name,
     received_online + received_offline + carried_over AS total,
     received_online,
     received_offline,

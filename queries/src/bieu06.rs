@@ -14,8 +14,12 @@ use giamsat_warehouse::Calendar;
 use crate::common::code_ok;
 use crate::QueryError;
 
-/// The SQL file, verbatim.
+/// The SQL file, verbatim (one pass: groups and TOTAL from one aggregate).
 pub const SQL: &str = include_str!("../sql/bieu06.sql");
+
+/// Biểu 06 by source system, where a dossier may be in several groups and the TOTAL row
+/// is a separate aggregate.
+pub const SQL_BY_SOURCE: &str = include_str!("../sql/bieu06_by_source.sql");
 
 /// The dossiers of a period, classified (embedded as `{period_dossiers}`).
 pub const PERIOD_DOSSIERS_SQL: &str = include_str!("../sql/period_dossiers.sql");
@@ -310,7 +314,12 @@ fn int_col(b: &RecordBatch, name: &str) -> Result<Int64Array, QueryError> {
 /// Compute Biểu 06 for the parameters.
 pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Vec<Row>, QueryError> {
     let (code, name) = p.group_by.columns();
-    let sql = with_period_dossiers(SQL)
+    let template = if p.group_by == GroupBy::Source {
+        SQL_BY_SOURCE
+    } else {
+        SQL
+    };
+    let sql = with_period_dossiers(template)
         .replace("{group_code}", code)
         .replace("{group_name}", name);
     let df = ctx.sql(&sql).await?.with_param_values(period_params(

@@ -886,6 +886,17 @@ impl Warehouse {
         &self,
         touched: &HashSet<String>,
     ) -> Result<FactsStamp, WarehouseError> {
+        self.update_facts_with(touched, None).await
+    }
+
+    /// [`Warehouse::update_facts`]; `known`, when given, is every stored event of the
+    /// touched dossiers (the caller knows it, e.g. the first commit into an empty `events`
+    /// table), which saves reading them back.
+    pub async fn update_facts_with(
+        &self,
+        touched: &HashSet<String>,
+        known: Option<&[Event]>,
+    ) -> Result<FactsStamp, WarehouseError> {
         use datafusion::common::JoinType;
         let mut stamp = self.current_stamp().await?;
         let catalog = self.catalog().await?;
@@ -905,7 +916,11 @@ impl Warehouse {
         ctx.register_batch("touched", ids_batch)?;
         let ids = ctx.table("touched").await?;
         let mut events = Vec::new();
-        if let Some(table) = self.open_table(EVENTS).await? {
+        let table = match known {
+            Some(_) => None,
+            None => self.open_table(EVENTS).await?,
+        };
+        if let Some(table) = table {
             table.update_datafusion_session(&ctx.state())?;
             ctx.register_table(EVENTS, table.table_provider().await?)?;
             let df = ctx.table(EVENTS).await?.join(
@@ -922,7 +937,7 @@ impl Warehouse {
             rules: &self.config.rules,
             catalog: &catalog,
         };
-        let (facts, states) = deriver.derive_all(&events);
+        let (facts, states) = deriver.derive_all(known.unwrap_or(&events));
         let keep = |name: &'static str, schema: SchemaRef| {
             let ctx = ctx.clone();
             let ids = ids.clone();
