@@ -55,6 +55,9 @@ pub struct SqlConfig {
     pub memory_mb: u64,
     /// Rows returned at most (the reply says when it was cut).
     pub max_rows: usize,
+    /// Wall-clock limit of one report request (Biểu 06, 766, overview, alerts…); past it
+    /// the work is stopped and the caller gets 408.
+    pub report_timeout_seconds: f64,
 }
 
 impl Default for SqlConfig {
@@ -63,6 +66,7 @@ impl Default for SqlConfig {
             timeout_seconds: 30.0,
             memory_mb: 1024,
             max_rows: 100_000,
+            report_timeout_seconds: 120.0,
         }
     }
 }
@@ -428,7 +432,8 @@ where
 {
     let ctx = state.session_for(p).await?;
     let st = state.clone();
-    let r = on_query_rt(state, None, async move { Ok(f(ctx, st, q).await?) }).await?;
+    let limit = Duration::from_secs_f64(state.sql.report_timeout_seconds.max(0.1));
+    let r = on_query_rt(state, Some(limit), async move { Ok(f(ctx, st, q).await?) }).await?;
     Ok(rendered(r))
 }
 
