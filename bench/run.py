@@ -153,7 +153,11 @@ def vm_hwm(pid):
 
 class Server:
     def __init__(self, binary, data, token):
-        self.proc = subprocess.Popen([binary, "--data", str(data), "serve", "--port", "0"],
+        # the report cache is off: warm figures are the query engine's, not cache hits
+        conf = Path(data) / "bench-server.toml"
+        conf.write_text("[cache]\nmax_entries = 0\n")
+        self.proc = subprocess.Popen([binary, "--data", str(data), "serve", "--port", "0",
+                                      "--config", str(conf)],
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode()
         m = re.match(r"listening on (\S+)", line)
