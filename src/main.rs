@@ -377,7 +377,7 @@ fn open_env(data: &Path) -> anyhow::Result<(Warehouse, giamsat_api::reports::Rep
 fn classify_export(e: giamsat_api::exports::ExportError) -> anyhow::Error {
     use giamsat_api::exports::ExportError as E;
     match e {
-        E::Config(_) | E::BadInput(_) => bad(e.to_string()),
+        E::Config(_) | E::BadInput(_) | E::NotFound(_) => bad(e.to_string()),
         E::Query(q) => classify_query(q),
         other => anyhow::Error::new(other),
     }

@@ -51,6 +51,9 @@ pub enum ExportError {
     Config(String),
     #[error("{0}")]
     BadInput(String),
+    /// No such run (HTTP 404).
+    #[error("không có lần chạy {0}")]
+    NotFound(String),
     #[error(transparent)]
     Query(#[from] QueryError),
     #[error(transparent)]
@@ -656,17 +659,8 @@ impl Exporter {
     /// Every recorded run, oldest first.
     pub async fn history(&self) -> Result<Vec<ExportRun>, ExportError> {
         let batches = self.wh.read(EXPORT_RUNS, "*").await?;
-        let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
-        for b in &batches {
-            w.write(b)?;
-        }
-        w.finish()?;
-        let body = w.into_inner();
-        let mut runs: Vec<ExportRun> = if body.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::from_slice(&body)?
-        };
+        let (_, body) = crate::encode(&batches, "json").map_err(ExportError::BadInput)?;
+        let mut runs: Vec<ExportRun> = serde_json::from_slice(&body)?;
         runs.sort_by(|a, b| (a.finished_at, &a.run_id).cmp(&(b.finished_at, &b.run_id)));
         Ok(runs)
     }
@@ -683,7 +677,7 @@ impl Exporter {
             .await?
             .into_iter()
             .find(|r| r.run_id == run_id)
-            .ok_or_else(|| ExportError::BadInput(format!("không có lần chạy {run_id}")))
+            .ok_or_else(|| ExportError::NotFound(run_id.to_string()))
     }
 
     async fn record(&self, run: &ExportRun) -> Result<(), ExportError> {
@@ -939,14 +933,15 @@ impl Exporter {
         Ok((run, r.body, same))
     }
 
-    /// The file of a successful run.
-    pub async fn file(&self, run_id: &str) -> Result<ExportFile, ExportError> {
-        let run = self.find(run_id).await?;
+    /// The file of a successful run (as found by [`Exporter::find`]).
+    pub async fn file(&self, run: &ExportRun) -> Result<ExportFile, ExportError> {
         let key = run
             .object_key
             .clone()
             .filter(|_| run.status == "ok")
-            .ok_or_else(|| ExportError::BadInput(format!("lần chạy {run_id} không có tệp")))?;
+            .ok_or_else(|| {
+                ExportError::BadInput(format!("lần chạy {} không có tệp", run.run_id))
+            })?;
         let job = serde_json::from_str::<JobSpec>(&run.spec)?;
         let dest = Destination::parse(Some(&run.destination), &job.name)?;
         let (store, prefix) = dest.open(self.wh.root())?;
@@ -958,7 +953,7 @@ impl Exporter {
             .to_vec();
         Ok(ExportFile {
             content_type: content_type(&run.format),
-            run,
+            run: run.clone(),
             body,
         })
     }

@@ -1231,34 +1231,53 @@ pub struct ExportList {
 
 fn export_error(state: &AppState, e: exports::ExportError) -> ApiError {
     match e {
-        exports::ExportError::BadInput(m) if m.starts_with("không có lần chạy") => {
-            ApiError(StatusCode::NOT_FOUND, m)
-        }
+        exports::ExportError::NotFound(_) => ApiError(StatusCode::NOT_FOUND, e.to_string()),
         exports::ExportError::BadInput(m) => bad(m),
         other => state.internal(other),
     }
 }
 
-/// Whether a caller may see an export of this scope: an unrestricted caller sees all;
-/// a restricted one only exports whose scope lies inside its own territory.
-fn export_visible(p: &Principal, province: &Option<String>, commune: &Option<String>) -> bool {
-    if p.role == Role::Admin || !p.scope.is_restricted() {
-        return true;
+/// Which exports a caller may see: an unrestricted caller sees all; a restricted one only
+/// exports whose scope lies inside its own territory (a commune counts as inside when the
+/// caller has that commune or its province).
+struct ExportVisibility<'a> {
+    p: &'a Principal,
+    /// Commune → province, loaded only for a restricted caller.
+    province_of: HashMap<String, String>,
+}
+
+impl<'a> ExportVisibility<'a> {
+    fn new(p: &'a Principal) -> ExportVisibility<'a> {
+        let province_of = if p.role != Role::Admin && p.scope.is_restricted() {
+            giamsat_warehouse::refdata::communes()
+                .map(|all| {
+                    all.into_iter()
+                        .map(|c| (c.commune_code, c.province_code))
+                        .collect()
+                })
+                .unwrap_or_default()
+        } else {
+            HashMap::new()
+        };
+        ExportVisibility { p, province_of }
     }
-    match (province, commune) {
-        (_, Some(c)) => {
-            p.scope.communes.contains(c)
-                || giamsat_warehouse::refdata::communes()
-                    .ok()
-                    .and_then(|all| {
-                        all.into_iter()
-                            .find(|x| &x.commune_code == c)
-                            .map(|x| p.scope.provinces.contains(&x.province_code))
-                    })
-                    .unwrap_or(false)
+
+    fn sees(&self, province: &Option<String>, commune: &Option<String>) -> bool {
+        let p = self.p;
+        if p.role == Role::Admin || !p.scope.is_restricted() {
+            return true;
         }
-        (Some(pr), None) => p.scope.provinces.contains(pr),
-        (None, None) => false,
+        match (province, commune) {
+            (_, Some(c)) => {
+                p.scope.communes.contains(c)
+                    || self
+                        .province_of
+                        .get(c)
+                        .is_some_and(|pr| p.scope.provinces.contains(pr))
+            }
+            (Some(pr), None) => p.scope.provinces.contains(pr),
+            (None, None) => false,
+        }
     }
 }
 
@@ -1281,6 +1300,7 @@ async fn exports_handler(
     q: Result<Query<ExportsQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let (p, q) = reader(&state, &headers, q)?;
+    let visible = ExportVisibility::new(&p);
     let limit = q.limit.unwrap_or(100).min(10_000);
     let runs = state
         .exporter
@@ -1291,7 +1311,7 @@ async fn exports_handler(
         .into_iter()
         .rev()
         .filter(|r| q.job.as_ref().is_none_or(|j| &r.job == j))
-        .filter(|r| export_visible(&p, &r.province, &r.commune))
+        .filter(|r| visible.sees(&r.province, &r.commune))
         .take(limit)
         .map(|r| ExportListItem {
             download: (r.status == "ok").then(|| format!("/api/v1/exports/{}/file", r.run_id)),
@@ -1303,7 +1323,7 @@ async fn exports_handler(
         .config
         .jobs
         .iter()
-        .filter(|j| export_visible(&p, &j.province, &j.commune))
+        .filter(|j| visible.sees(&j.province, &j.commune))
         .map(|j| j.name.clone())
         .collect();
     Ok(Json(ExportList { jobs, runs }).into_response())
@@ -1335,15 +1355,12 @@ async fn export_file_handler(
         .find(&run_id)
         .await
         .map_err(|e| export_error(&state, e))?;
-    if !export_visible(&p, &run.province, &run.commune) {
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("không có lần chạy {run_id}"),
-        ));
+    if !ExportVisibility::new(&p).sees(&run.province, &run.commune) {
+        return Err(export_error(&state, exports::ExportError::NotFound(run_id)));
     }
     let f = state
         .exporter
-        .file(&run_id)
+        .file(&run)
         .await
         .map_err(|e| export_error(&state, e))?;
     Ok(rendered(reports::Rendered {

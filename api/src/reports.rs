@@ -819,41 +819,19 @@ pub async fn saved_sql(
         .await?
         .limit(0, Some(max_rows))?;
     let batches = df.collect().await?;
-    match format.as_str() {
-        "csv" => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(Vec::new());
-            for b in &batches {
-                w.write(b)?;
-            }
-            Ok(Rendered {
-                content_type: CSV,
-                body: w.into_inner(),
-                filename: None,
-            })
-        }
-        "xlsx" => Ok(Rendered {
+    if format == "xlsx" {
+        return Ok(Rendered {
             content_type: XLSX,
             body: crate::xlsx::batches(&batches, env.created_at)
                 .map_err(|e| QueryError::BadInput(e.to_string()))?,
             filename: Some("truy_van.xlsx".into()),
-        }),
-        _ => {
-            let mut w = datafusion::arrow::json::ArrayWriter::new(Vec::new());
-            for b in &batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-            let mut body = w.into_inner();
-            if body.is_empty() {
-                body = b"[]".to_vec();
-            }
-            Ok(Rendered {
-                content_type: JSON,
-                body,
-                filename: None,
-            })
-        }
+        });
     }
+    // JSON and CSV exactly as `POST /api/v1/sql` writes them
+    let (content_type, body) = crate::encode(&batches, &format).map_err(QueryError::BadInput)?;
+    Ok(Rendered {
+        content_type,
+        body,
+        filename: None,
+    })
 }

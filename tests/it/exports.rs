@@ -240,7 +240,7 @@ async fn catch_up_retries_and_byte_identical_rerun_after_more_ingest() {
             .is_some_and(|e| e.contains("no_such_table"))));
 
     // the file: read back cell by cell; TOTAL equals the hand-computed official Q1
-    let f = ex.file(&b.run_id).await.expect("file");
+    let f = ex.file(b).await.expect("file");
     assert_eq!(f.body.len() as i64, b.bytes.expect("bytes"));
     let rows = sheet_rows(&f.body, "Biểu 06");
     let total = rows
@@ -258,7 +258,7 @@ async fn catch_up_retries_and_byte_identical_rerun_after_more_ingest() {
 
     // a saved-SQL CSV export: February 2026 dossiers received, counted independently
     let feb = of(&runs, "dem-thang")[0];
-    let csv = String::from_utf8(ex.file(&feb.run_id).await.expect("csv").body).expect("utf8");
+    let csv = String::from_utf8(ex.file(feb).await.expect("csv").body).expect("utf8");
     let expected = giamsat_queries::run_sql(
         &w.ctx,
         "SELECT count(*) AS n FROM dossier_facts WHERE received_at >= TIMESTAMP '2026-02-01T00:00:00' AND received_at < TIMESTAMP '2026-03-01T00:00:00'",
@@ -312,10 +312,7 @@ async fn catch_up_retries_and_byte_identical_rerun_after_more_ingest() {
         .await
         .expect("on-time");
     assert_eq!(ot.status, "ok", "{ot:?}");
-    let rows = sheet_rows(
-        &ex.file(&ot.run_id).await.expect("file").body,
-        "Tỷ lệ đúng hạn",
-    );
+    let rows = sheet_rows(&ex.file(&ot).await.expect("file").body, "Tỷ lệ đúng hạn");
     let total = rows
         .iter()
         .find(|r| r.get(1) == Some(&Data::String("Tổng cộng".into())))
@@ -352,7 +349,7 @@ async fn catch_up_retries_and_byte_identical_rerun_after_more_ingest() {
         .expect("run");
     assert_eq!(fresh.status, "ok");
     assert_ne!(fresh.sha256, b.sha256);
-    let rows = sheet_rows(&ex.file(&fresh.run_id).await.expect("file").body, "Biểu 06");
+    let rows = sheet_rows(&ex.file(&fresh).await.expect("file").body, "Biểu 06");
     let total = rows
         .iter()
         .find(|r| r.get(1) == Some(&Data::String("Tổng cộng".into())))
