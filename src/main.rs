@@ -362,6 +362,7 @@ fn classify_ingest(e: IngestError) -> anyhow::Error {
 fn classify_query(e: QueryError) -> anyhow::Error {
     match e {
         QueryError::BadInput(m) => bad(m),
+        QueryError::Limit(l) => bad(l.to_string()),
         QueryError::Warehouse(giamsat_warehouse::WarehouseError::Config(m)) => bad(m),
         other => anyhow::Error::new(other),
     }
@@ -1006,6 +1007,9 @@ mod datafusion_arrow {
     pub use giamsat_queries::arrow::{csv, json};
 }
 
+/// Stack of every runtime thread.
+const QUERY_STACK_BYTES: usize = 16 * 1024 * 1024;
+
 fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GIAMSAT_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,deltalake_core=error")
@@ -1014,14 +1018,24 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+    // A panic in a query task is answered (400/500) and the server goes on: one log
+    // line, not a backtrace on stderr.
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.to_string().replace('\n', " ");
+        tracing::error!(panic = %msg, "panic");
+    }));
     let cli = Cli::parse();
     let result = (|| -> anyhow::Result<()> {
+        // Query threads run plans whose depth the SQL limits bound (queries::guard);
+        // 16 MiB holds every plan within them with room to spare.
         let query_rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("giamsat-query")
+            .thread_stack_size(QUERY_STACK_BYTES)
             .enable_all()
             .build()?;
         let io_rt = tokio::runtime::Builder::new_multi_thread()
+            .thread_stack_size(QUERY_STACK_BYTES)
             .enable_all()
             .build()?;
         let handle = query_rt.handle().clone();

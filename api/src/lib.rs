@@ -4,7 +4,7 @@
 //!   static page needs `Authorization: Bearer <token>`; tokens are stored hashed
 //!   ([`auth`]).
 //! * Territorial scope is enforced below the endpoints: each request runs on a session
-//!   whose tables are views filtered to the caller's territory
+//!   whose tables are filtered to the caller's territory below every user expression
 //!   (`giamsat_queries::scoped_session`).
 //! * Query work runs on its own Tokio runtime, with a time limit, a shared memory pool
 //!   and a row limit for analyst SQL, so `/healthz` stays fast.
@@ -58,6 +58,10 @@ pub struct SqlConfig {
     /// Wall-clock limit of one report request (Biểu 06, 766, overview, alerts…); past it
     /// the work is stopped and the caller gets 408.
     pub report_timeout_seconds: f64,
+    /// Size and shape of one statement (`max_sql_bytes`, `max_depth`, …), checked
+    /// before it is planned.
+    #[serde(flatten)]
+    pub limits: giamsat_queries::guard::SqlLimits,
 }
 
 impl Default for SqlConfig {
@@ -67,6 +71,7 @@ impl Default for SqlConfig {
             memory_mb: 1024,
             max_rows: 100_000,
             report_timeout_seconds: 120.0,
+            limits: Default::default(),
         }
     }
 }
@@ -213,8 +218,8 @@ impl AppState {
 
     /// A session that sees only what `p` may see.
     async fn session_for(&self, p: &Principal) -> Result<SessionContext, ApiError> {
-        let scope = (p.role != Role::Admin && p.scope.is_restricted())
-            .then_some((p.scope.provinces.as_slice(), p.scope.communes.as_slice()));
+        let scope =
+            restricted(p).then_some((p.scope.provinces.as_slice(), p.scope.communes.as_slice()));
         let base = self
             .base
             .read()
@@ -317,10 +322,22 @@ fn require(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {
     }
 }
 
-/// Run `fut` on the query runtime; past `limit` it is aborted and the caller gets 408.
+/// What a panic of the work of [`on_query_rt`] means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Panic {
+    /// A bug of ours: 500.
+    Internal,
+    /// An analyst's query made the engine give up (e.g. a string column past 2 GiB in
+    /// one batch): 400, the server goes on.
+    UserQuery,
+}
+
+/// Run `fut` on the query runtime; past `limit` it is aborted (with every task of its
+/// plan) and the caller gets 408.
 async fn on_query_rt<T: Send + 'static>(
     state: &AppState,
     limit: Option<Duration>,
+    panic: Panic,
     fut: impl Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
     let mut handle = state.query_rt.spawn(fut);
@@ -340,7 +357,17 @@ async fn on_query_rt<T: Send + 'static>(
         },
         None => handle.await,
     };
-    joined.map_err(|e| state.internal(e))?
+    match joined {
+        Ok(r) => r,
+        Err(e) if e.is_panic() && panic == Panic::UserQuery => {
+            tracing::warn!(error = %e, "analyst query panicked");
+            Err(bad(
+                "truy vấn không chạy được: dữ liệu trung gian vượt giới hạn của máy truy vấn \
+                 (ví dụ một cột chuỗi quá 2 GiB); hãy thu hẹp truy vấn",
+            ))
+        }
+        Err(e) => Err(state.internal(e)),
+    }
 }
 
 /// Report grouping (documentation only; parsed by `bieu06::GroupBy`).
@@ -433,7 +460,10 @@ where
     let ctx = state.session_for(p).await?;
     let st = state.clone();
     let limit = Duration::from_secs_f64(state.sql.report_timeout_seconds.max(0.1));
-    let r = on_query_rt(state, Some(limit), async move { Ok(f(ctx, st, q).await?) }).await?;
+    let r = on_query_rt(state, Some(limit), Panic::Internal, async move {
+        Ok(f(ctx, st, q).await?)
+    })
+    .await?;
     Ok(rendered(r))
 }
 
@@ -712,15 +742,18 @@ fn encode(batches: &[RecordBatch], format: &str) -> Result<(&'static str, Vec<u8
     request_body = SqlBody,
     responses(
         (status = 200, description = "Result rows (JSON array of objects, CSV, Parquet or Arrow IPC)"),
-        (status = 400, description = "Malformed or forbidden SQL, or over the memory limit", body = ErrorBody),
+        (status = 400, description = "Malformed or forbidden SQL, a statement over a size limit (the message names it), or an error while running it", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Not an analyst", body = ErrorBody),
         (status = 408, description = "Over the time limit", body = ErrorBody),
+        (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 503, description = "The shared memory pool is full: retry", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
 async fn sql_handler(
     State(state): State<Arc<AppState>>,
+    rid: Option<axum::Extension<RequestId>>,
     headers: HeaderMap,
     q: Result<Query<SqlQuery>, QueryRejection>,
     body: Result<Json<SqlBody>, JsonRejection>,
@@ -729,34 +762,47 @@ async fn sql_handler(
     require(&p, &[Role::Admin, Role::Analyst])?;
     let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
     let Json(body) = body.map_err(|e| {
-        bad(format!(
-            "thân yêu cầu phải là JSON {{\"sql\": \"...\"}}: {e}"
-        ))
+        ApiError(
+            e.status(),
+            format!("thân yêu cầu phải là JSON {{\"sql\": \"...\"}}: {e}"),
+        )
     })?;
     let format = q.format.unwrap_or_else(|| "json".into());
     if !matches!(format.as_str(), "json" | "csv" | "parquet" | "arrow") {
         return Err(bad("format phải là json, csv, parquet hoặc arrow"));
     }
     let ctx = state.session_for(&p).await?;
+    let restricted = restricted(&p);
+    let explain = if restricted {
+        giamsat_queries::guard::Explain::PlanOnly
+    } else {
+        giamsat_queries::guard::Explain::Any
+    };
+    let rid = rid.map(|r| r.0 .0).unwrap_or_default();
     let max_rows = state.sql.max_rows;
+    let limits = state.sql.limits.clone();
     let limit = Duration::from_secs_f64(state.sql.timeout_seconds.max(0.1));
+    let deadline = Instant::now() + limit;
     let st = state.clone();
-    let (batches, truncated) = on_query_rt(&state, Some(limit), async move {
-        let user = |e: QueryError| bad(st.scrub(&e.to_string()));
-        let df = giamsat_queries::plan_sql(&ctx, &body.sql)
+    let (batches, truncated) = on_query_rt(&state, Some(limit), Panic::UserQuery, async move {
+        let err = |e: QueryError| sql_error(&st, e, restricted, &rid);
+        let request = giamsat_queries::guard::Request {
+            sql: body.sql,
+            limits,
+            explain,
+            max_rows: Some(max_rows + 1),
+            deadline: Some(deadline),
+        };
+        let planned = giamsat_queries::guard::plan(&ctx, request)
             .await
-            .map_err(user)?;
-        let df = df
-            .limit(0, Some(max_rows + 1))
-            .map_err(|e| user(e.into()))?;
-        let batches = df.collect().await.map_err(|e| {
-            let msg = e.to_string();
-            if msg.contains("Resources exhausted") {
-                bad("truy vấn vượt quá giới hạn bộ nhớ")
-            } else {
-                bad(st.scrub(&format!("lỗi khi chạy truy vấn: {msg}")))
-            }
-        })?;
+            .map_err(err)?;
+        if planned.is_explain {
+            let batches = planned.collect().await.map_err(err)?;
+            let batches = giamsat_queries::guard::redact_explain(&batches, &|t| st.scrub(t))
+                .map_err(|e| st.internal(e))?;
+            return Ok((batches, false));
+        }
+        let batches = planned.collect().await.map_err(err)?;
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
         if total <= max_rows {
             return Ok((batches, false));
@@ -781,6 +827,53 @@ async fn sql_handler(
         HeaderValue::from_static(if truncated { "true" } else { "false" }),
     );
     Ok(res)
+}
+
+/// Whether `p` sees only part of the country (its queries run on scoped tables).
+fn restricted(p: &Principal) -> bool {
+    p.role != Role::Admin && p.scope.is_restricted()
+}
+
+/// The reply to a failed analyst query. Limits and planning errors (which come from the
+/// statement and the schema alone) are told as they are. An error met while running
+/// may quote a value of a row; a restricted caller gets a generic message with the
+/// request id, and the detail goes to the log.
+fn sql_error(state: &AppState, e: QueryError, restricted: bool, rid: &str) -> ApiError {
+    use datafusion::error::DataFusionError as D;
+    match e {
+        QueryError::Limit(l) => bad(l.to_string()),
+        QueryError::BadInput(m) => bad(state.scrub(&m)),
+        QueryError::DataFusion(d) => match d.find_root() {
+            D::ResourcesExhausted(_) => QueryError::DataFusion(d).into(),
+            D::Execution(m) if m == giamsat_queries::deadline::DEADLINE_PASSED => ApiError(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "truy vấn vượt quá thời gian cho phép ({} giây) và đã bị dừng",
+                    state.sql.timeout_seconds
+                ),
+            ),
+            D::ObjectStore(_) | D::IoError(_) | D::Internal(_) => state.internal(d),
+            _ if restricted => {
+                tracing::warn!(request_id = rid, error = %d, "analyst query failed");
+                bad(format!(
+                    "lỗi khi chạy truy vấn (chi tiết không hiển thị với mã truy cập giới hạn \
+                     địa bàn; mã yêu cầu {rid})"
+                ))
+            }
+            _ => bad(state.scrub(&format!("lỗi khi chạy truy vấn: {d}"))),
+        },
+        QueryError::Arrow(a) if !restricted => {
+            bad(state.scrub(&format!("lỗi khi chạy truy vấn: {a}")))
+        }
+        QueryError::Arrow(a) => {
+            tracing::warn!(request_id = rid, error = %a, "analyst query failed");
+            bad(format!(
+                "lỗi khi chạy truy vấn (chi tiết không hiển thị với mã truy cập giới hạn địa \
+                 bàn; mã yêu cầu {rid})"
+            ))
+        }
+        other => state.internal(other),
+    }
 }
 
 /// Query parameters of `POST /api/v1/events`.
@@ -1034,7 +1127,7 @@ async fn me_handler(
         Role::Viewer => ("viewer", "Người xem"),
         Role::Ingest => ("ingest", "Hệ thống gửi dữ liệu"),
     };
-    let restricted = p.role != Role::Admin && p.scope.is_restricted();
+    let restricted = restricted(&p);
     let (provinces, communes) = if restricted {
         (p.scope.provinces.clone(), p.scope.communes.clone())
     } else {
@@ -1076,9 +1169,14 @@ async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "không tìm thấy".into())
 }
 
+/// The id of a request (in its log lines and its `x-request-id` reply header).
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
 /// Request ids and access logs; every reply carries `x-request-id`.
-async fn request_log(req: Request, next: Next) -> Response {
+async fn request_log(mut req: Request, next: Next) -> Response {
     let id = format!("{:016x}", rand::random::<u64>());
+    req.extensions_mut().insert(RequestId(id.clone()));
     let span =
         tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
     let start = Instant::now();
@@ -1125,7 +1223,7 @@ async fn report_cache(State(state): State<Arc<AppState>>, req: Request, next: Ne
     }
     let scope = match principal(&state, req.headers()) {
         Ok(p) if matches!(p.role, Role::Admin | Role::Analyst | Role::Viewer) => {
-            if p.role == Role::Admin || !p.scope.is_restricted() {
+            if !restricted(&p) {
                 "*".to_string()
             } else {
                 let mut pr = p.scope.provinces.clone();
@@ -1248,7 +1346,7 @@ struct ExportVisibility<'a> {
 
 impl<'a> ExportVisibility<'a> {
     fn new(p: &'a Principal) -> ExportVisibility<'a> {
-        let province_of = if p.role != Role::Admin && p.scope.is_restricted() {
+        let province_of = if restricted(p) {
             giamsat_warehouse::refdata::communes()
                 .map(|all| {
                     all.into_iter()
@@ -1264,7 +1362,7 @@ impl<'a> ExportVisibility<'a> {
 
     fn sees(&self, province: &Option<String>, commune: &Option<String>) -> bool {
         let p = self.p;
-        if p.role == Role::Admin || !p.scope.is_restricted() {
+        if !restricted(p) {
             return true;
         }
         match (province, commune) {

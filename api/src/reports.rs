@@ -815,10 +815,7 @@ pub async fn saved_sql(
     max_rows: usize,
 ) -> Result<Rendered, QueryError> {
     let format = format_of(&Some(format.to_string()), &["json", "csv", "xlsx"])?;
-    let df = giamsat_queries::plan_sql(ctx, sql)
-        .await?
-        .limit(0, Some(max_rows))?;
-    let batches = df.collect().await?;
+    let batches = giamsat_queries::run_sql_limited(ctx, sql, Some(max_rows)).await?;
     if format == "xlsx" {
         return Ok(Rendered {
             content_type: XLSX,

@@ -4,12 +4,15 @@
 pub mod alerts;
 pub mod bieu06;
 pub mod common;
+pub mod deadline;
+pub mod guard;
 pub mod health;
 pub mod index766;
 pub mod on_time;
 pub mod period;
 pub mod quality;
 pub mod recon;
+pub mod scope;
 pub mod udf;
 
 pub use datafusion::arrow;
@@ -22,7 +25,6 @@ use datafusion::arrow::array::{BooleanArray, Date32Array, RecordBatch, StringArr
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::JoinType;
 use datafusion::datasource::MemTable;
-use datafusion::execution::context::SQLOptions;
 use datafusion::prelude::{col, lit, Expr, SessionConfig};
 
 use giamsat_warehouse::refdata;
@@ -34,6 +36,12 @@ use giamsat_warehouse::WarehouseError;
 pub enum QueryError {
     #[error("{0}")]
     BadInput(String),
+    /// A statement over a limit of [`guard::SqlLimits`] (the user's fault).
+    #[error("{0}")]
+    Limit(#[from] guard::LimitExceeded),
+    /// Not the user's fault (HTTP 500, exit 1).
+    #[error("{0}")]
+    Internal(String),
     #[error("datafusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("arrow: {0}")]
@@ -271,7 +279,7 @@ pub const TABLES: [&str; 8] = [
 ];
 
 /// A fresh session over `base` that sees only the given territory: every table holding
-/// dossier rows is registered as a view filtered by the scope (`dossier_facts` by
+/// dossier rows is registered as a [`scope::ScopedTable`] filtered by the scope (`dossier_facts` by
 /// province/commune; `dossier_states` and `events` by the dossiers in scope;
 /// feedback events without a dossier by their own territory; `quarantine` empty, because a bad record has no trustworthy territory). Reference
 /// tables stay whole. `None` = no restriction. Nothing else of `base` is reachable.
@@ -346,10 +354,20 @@ pub async fn scoped_session_at(
         events = of_dossiers.union(loose)?;
         quarantine = quarantine.filter(lit(false))?;
     }
-    ctx.register_table(store::DOSSIER_FACTS, facts.into_view())?;
-    ctx.register_table(store::DOSSIER_STATES, states.into_view())?;
-    ctx.register_table(store::EVENTS, events.into_view())?;
-    ctx.register_table(store::QUARANTINE, quarantine.into_view())?;
+    for (name, df) in [
+        (store::DOSSIER_FACTS, facts),
+        (store::DOSSIER_STATES, states),
+        (store::EVENTS, events),
+        (store::QUARANTINE, quarantine),
+    ] {
+        if scope.is_some() {
+            // a leaf the user's query cannot reach into (see `scope`)
+            let plan = df.into_unoptimized_plan();
+            ctx.register_table(name, Arc::new(scope::ScopedTable::new(name, plan)))?;
+        } else {
+            ctx.register_table(name, df.into_view())?;
+        }
+    }
     for t in [store::PROCEDURES, "territories", "calendar"] {
         ctx.register_table(t, base.table(t).await?.into_view())?;
     }
@@ -360,22 +378,30 @@ pub async fn scoped_session_at(
     Ok(ctx)
 }
 
-/// Plan a read-only query: DDL (CREATE, DROP, CREATE EXTERNAL TABLE), DML (INSERT,
-/// UPDATE, DELETE, COPY) and statements (SET, transactions) are refused.
-pub async fn plan_sql(
-    ctx: &SessionContext,
-    sql: &str,
-) -> Result<datafusion::dataframe::DataFrame, QueryError> {
-    let opts = SQLOptions::new()
-        .with_allow_ddl(false)
-        .with_allow_dml(false)
-        .with_allow_statements(false);
-    ctx.sql_with_options(sql, opts)
-        .await
-        .map_err(|e| QueryError::BadInput(format!("SQL không hợp lệ hoặc không được phép: {e}")))
+/// Run a read-only query within the default [`guard::SqlLimits`]: DDL (CREATE, DROP,
+/// CREATE EXTERNAL TABLE), DML (INSERT, UPDATE, DELETE, COPY) and statements (SET,
+/// transactions) are refused.
+pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    run_sql_limited(ctx, sql, None).await
 }
 
-/// Run a read-only query.
-pub async fn run_sql(ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
-    Ok(plan_sql(ctx, sql).await?.collect().await?)
+/// [`run_sql`] producing at most `max_rows` rows.
+pub async fn run_sql_limited(
+    ctx: &SessionContext,
+    sql: &str,
+    max_rows: Option<usize>,
+) -> Result<Vec<RecordBatch>, QueryError> {
+    guard::plan(
+        ctx,
+        guard::Request {
+            sql: sql.to_string(),
+            limits: guard::SqlLimits::default(),
+            explain: guard::Explain::Any,
+            max_rows,
+            deadline: None,
+        },
+    )
+    .await?
+    .collect()
+    .await
 }

@@ -8,6 +8,7 @@ mod dvcqg;
 mod e2e;
 mod exports;
 mod golden;
+mod hardening;
 mod indicators;
 mod ingest_robust;
 mod props;

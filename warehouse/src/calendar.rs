@@ -194,13 +194,13 @@ impl Calendar {
 
     /// Local date of an instant.
     pub fn local_date(&self, t: i64) -> NaiveDate {
-        let day = (t + self.offset).div_euclid(DAY_MICROS);
+        let day = t.saturating_add(self.offset).div_euclid(DAY_MICROS);
         NaiveDate::from_num_days_from_ce_opt((day + 719_163) as i32).unwrap_or(NaiveDate::MIN)
     }
 
     /// Local day number (days since 1970-01-01) of an instant.
     pub fn local_day_num(&self, t: i64) -> i64 {
-        (t + self.offset).div_euclid(DAY_MICROS)
+        t.saturating_add(self.offset).div_euclid(DAY_MICROS)
     }
 
     /// The instant of local midnight starting the given local date.
@@ -229,7 +229,7 @@ impl Calendar {
 
     /// Cumulative working microseconds from the calendar start up to instant `t`.
     fn cumulative(&self, t: i64) -> Option<i64> {
-        let local = t + self.offset;
+        let local = t.checked_add(self.offset)?;
         let day = local.div_euclid(DAY_MICROS);
         let idx = usize::try_from(day - self.first_day_num).ok()?;
         if idx >= self.working.len() {
@@ -262,7 +262,7 @@ impl Calendar {
         if x <= 0 {
             return Some(a);
         }
-        let target = self.cumulative(a)? + x;
+        let target = self.cumulative(a)?.checked_add(x)?;
         // first day j with cum[j + 1] >= target; then cum[j] < target.
         let j = self.cum[1..].partition_point(|&c| c < target);
         if j >= self.working.len() {
@@ -282,10 +282,12 @@ impl Calendar {
 
     /// `add_working_micros(a, n working days)`.
     pub fn add_working_days(&self, a: i64, days: f64) -> Option<i64> {
-        if !days.is_finite() || days < 0.0 {
+        let x = (days * self.day_len as f64).round();
+        // past the calendar's end long before i64 ends; `as` would saturate silently
+        if !x.is_finite() || !(0.0..=i64::MAX as f64 / 2.0).contains(&x) {
             return None;
         }
-        self.add_working_micros(a, (days * self.day_len as f64).round() as i64)
+        self.add_working_micros(a, x as i64)
     }
 
     /// Whether the local minute/instant `t` lies inside office hours of a working day
@@ -293,7 +295,7 @@ impl Calendar {
     pub fn is_working_instant(&self, t: i64) -> Option<bool> {
         let d = self.local_date(t);
         let w = self.is_working_day(d)?;
-        let tod = (t + self.offset).rem_euclid(DAY_MICROS);
+        let tod = t.saturating_add(self.offset).rem_euclid(DAY_MICROS);
         Some(w && self.intervals.iter().any(|&(s, e)| tod >= s && tod < e))
     }
 
@@ -329,6 +331,21 @@ mod tests {
         chrono::DateTime::parse_from_rfc3339(s)
             .expect("rfc3339")
             .timestamp_micros()
+    }
+
+    #[test]
+    fn out_of_range_is_none_not_wrapped() {
+        let c = cal();
+        let t = at("2026-03-02T08:00:00+07:00");
+        for days in [1e15, 1e300, f64::MAX, f64::INFINITY, f64::NAN, -1.0] {
+            assert_eq!(c.add_working_days(t, days), None, "{days}");
+        }
+        assert_eq!(c.add_working_micros(t, i64::MAX), None);
+        assert_eq!(c.add_working_days(i64::MAX, 1.0), None);
+        assert_eq!(c.add_working_days(i64::MIN, 1.0), None);
+        assert_eq!(c.working_micros(i64::MIN, i64::MAX), None);
+        // a year of working days still lands inside the calendar
+        assert!(c.add_working_days(t, 200.0).is_some_and(|x| x > t));
     }
 
     #[test]
