@@ -346,13 +346,7 @@ async fn on_query_rt<T: Send + 'static>(
             Ok(j) => j,
             Err(_) => {
                 handle.abort();
-                return Err(ApiError(
-                    StatusCode::REQUEST_TIMEOUT,
-                    format!(
-                        "truy vấn vượt quá thời gian cho phép ({} giây) và đã bị dừng",
-                        d.as_secs_f64()
-                    ),
-                ));
+                return Err(timed_out(d.as_secs_f64()));
             }
         },
         None => handle.await,
@@ -796,13 +790,13 @@ async fn sql_handler(
         let planned = giamsat_queries::guard::plan(&ctx, request)
             .await
             .map_err(err)?;
-        if planned.is_explain {
-            let batches = planned.collect().await.map_err(err)?;
+        let is_explain = planned.is_explain;
+        let batches = planned.collect().await.map_err(err)?;
+        if is_explain {
             let batches = giamsat_queries::guard::redact_explain(&batches, &|t| st.scrub(t))
                 .map_err(|e| st.internal(e))?;
             return Ok((batches, false));
         }
-        let batches = planned.collect().await.map_err(err)?;
         let total: usize = batches.iter().map(|b| b.num_rows()).sum();
         if total <= max_rows {
             return Ok((batches, false));
@@ -840,40 +834,39 @@ fn restricted(p: &Principal) -> bool {
 /// request id, and the detail goes to the log.
 fn sql_error(state: &AppState, e: QueryError, restricted: bool, rid: &str) -> ApiError {
     use datafusion::error::DataFusionError as D;
+    let failed = |detail: &dyn std::fmt::Display| {
+        if restricted {
+            tracing::warn!(request_id = rid, error = %detail, "analyst query failed");
+            bad(format!(
+                "lỗi khi chạy truy vấn (chi tiết không hiển thị với mã truy cập giới hạn địa \
+                 bàn; mã yêu cầu {rid})"
+            ))
+        } else {
+            bad(state.scrub(&format!("lỗi khi chạy truy vấn: {detail}")))
+        }
+    };
     match e {
         QueryError::Limit(l) => bad(l.to_string()),
         QueryError::BadInput(m) => bad(state.scrub(&m)),
         QueryError::DataFusion(d) => match d.find_root() {
             D::ResourcesExhausted(_) => QueryError::DataFusion(d).into(),
-            D::Execution(m) if m == giamsat_queries::deadline::DEADLINE_PASSED => ApiError(
-                StatusCode::REQUEST_TIMEOUT,
-                format!(
-                    "truy vấn vượt quá thời gian cho phép ({} giây) và đã bị dừng",
-                    state.sql.timeout_seconds
-                ),
-            ),
-            D::ObjectStore(_) | D::IoError(_) | D::Internal(_) => state.internal(d),
-            _ if restricted => {
-                tracing::warn!(request_id = rid, error = %d, "analyst query failed");
-                bad(format!(
-                    "lỗi khi chạy truy vấn (chi tiết không hiển thị với mã truy cập giới hạn \
-                     địa bàn; mã yêu cầu {rid})"
-                ))
+            D::Execution(m) if m == giamsat_queries::deadline::DEADLINE_PASSED => {
+                timed_out(state.sql.timeout_seconds)
             }
-            _ => bad(state.scrub(&format!("lỗi khi chạy truy vấn: {d}"))),
+            _ if giamsat_queries::is_internal(&d) => state.internal(d),
+            _ => failed(&d),
         },
-        QueryError::Arrow(a) if !restricted => {
-            bad(state.scrub(&format!("lỗi khi chạy truy vấn: {a}")))
-        }
-        QueryError::Arrow(a) => {
-            tracing::warn!(request_id = rid, error = %a, "analyst query failed");
-            bad(format!(
-                "lỗi khi chạy truy vấn (chi tiết không hiển thị với mã truy cập giới hạn địa \
-                 bàn; mã yêu cầu {rid})"
-            ))
-        }
+        QueryError::Arrow(a) => failed(&a),
         other => state.internal(other),
     }
+}
+
+/// The 408 reply of work stopped at its time limit.
+fn timed_out(seconds: f64) -> ApiError {
+    ApiError(
+        StatusCode::REQUEST_TIMEOUT,
+        format!("truy vấn vượt quá thời gian cho phép ({seconds} giây) và đã bị dừng"),
+    )
 }
 
 /// Query parameters of `POST /api/v1/events`.

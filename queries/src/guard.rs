@@ -17,7 +17,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::session_state::SessionState;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::ExecutionPlan;
@@ -204,7 +206,7 @@ pub fn check(statement: &DFStatement, limits: &SqlLimits) -> Result<(), LimitExc
 
 /// Parse one statement and measure it (on the caller's thread: see [`plan`]).
 pub fn parse(
-    ctx: &SessionContext,
+    state: &SessionState,
     sql: &str,
     limits: &SqlLimits,
 ) -> Result<DFStatement, QueryError> {
@@ -214,7 +216,6 @@ pub fn parse(
             limits.max_sql_bytes,
         )));
     }
-    let state = ctx.state();
     let options = state.config().options();
     let name = options.sql_parser.dialect.to_string();
     let dialect = dialect_from_str(&name)
@@ -310,16 +311,19 @@ async fn plan_here(
         max_rows,
         deadline,
     } = request;
-    let stopped = || QueryError::Internal("lập kế hoạch truy vấn bị dừng".into());
-    let statement = parse(ctx, sql, limits)?;
-    if gone() {
-        return Err(stopped());
-    }
+    // the caller gone (time limit): stop before the next phase
+    let go_on = || {
+        if gone() {
+            Err(QueryError::Internal("lập kế hoạch truy vấn bị dừng".into()))
+        } else {
+            Ok(())
+        }
+    };
     let state = ctx.state();
+    let statement = parse(&state, sql, limits)?;
+    go_on()?;
     let plan = state.statement_to_plan(statement).await.map_err(refused)?;
-    if gone() {
-        return Err(stopped());
-    }
+    go_on()?;
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -336,23 +340,24 @@ async fn plan_here(
         LogicalPlan::Explain(_) | LogicalPlan::Analyze(_) => true,
         _ => false,
     };
-    let mut df = ctx.execute_logical_plan(plan).await.map_err(refused)?;
+    // a verified plan has no DDL or statement for the context to carry out
+    let mut df = DataFrame::new(state, plan);
     if let (Some(n), false) = (*max_rows, is_explain) {
         df = df.limit(0, Some(n)).map_err(refused)?;
     }
-    if gone() {
-        return Err(stopped());
-    }
+    go_on()?;
     let task = Arc::new(df.task_ctx());
     // physical planning optimizes (folds the statement's constants) and plans the
     // scans: its errors come from the statement, or are ours (storage, bugs)
     let plan = df.create_physical_plan().await.map_err(|e| {
-        use datafusion::error::DataFusionError as D;
-        match e.find_root() {
-            D::ObjectStore(_) | D::IoError(_) | D::Internal(_) | D::ResourcesExhausted(_) => {
-                QueryError::DataFusion(e)
-            }
-            _ => refused(e),
+        let busy = matches!(
+            e.find_root(),
+            datafusion::error::DataFusionError::ResourcesExhausted(_)
+        );
+        if busy || crate::is_internal(&e) {
+            QueryError::DataFusion(e)
+        } else {
+            refused(e)
         }
     })?;
     let plan = match *deadline {
@@ -441,8 +446,7 @@ mod tests {
     use super::*;
 
     fn measure(sql: &str, limits: &SqlLimits) -> Result<(), QueryError> {
-        let ctx = SessionContext::new();
-        parse(&ctx, sql, limits).map(|_| ())
+        parse(&SessionContext::new().state(), sql, limits).map(|_| ())
     }
 
     fn on_big_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -52,6 +52,16 @@ pub enum QueryError {
     Delta(#[from] deltalake::DeltaTableError),
 }
 
+/// Whether a DataFusion error is ours (storage, I/O, a bug of the engine or of ours)
+/// rather than the statement's: a 500, not a 400.
+pub fn is_internal(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError as D;
+    matches!(
+        e.find_root(),
+        D::ObjectStore(_) | D::IoError(_) | D::Internal(_)
+    )
+}
+
 /// The SQL of the `dossiers` view: the derived facts plus the class *now* (or at a
 /// pinned instant, microseconds UTC).
 fn dossiers_view(as_of_micros: Option<i64>) -> String {
