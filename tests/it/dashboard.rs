@@ -4,7 +4,8 @@
 //! then reads the downloaded XLSX back and compares it cell by cell with the report
 //! endpoint. Screenshots stay in `target/dashboard-e2e/<mode>/`.
 //!
-//! Needs `node`, `dashboards/e2e/node_modules` (`npm ci`) and `/usr/bin/chromium`; `.ci/run`
+//! Needs `node` and `npm` (the test runs `npm ci` in `dashboards/e2e` when its packages
+//! are missing) and `/usr/bin/chromium`; `.ci/run`
 //! installs them. Set `GIAMSAT_SKIP_BROWSER=1` to skip on a machine without them (the test
 //! then says so loudly instead of passing silently).
 
@@ -22,7 +23,15 @@ const TO: &str = "2026-03-31";
 fn browser_available() -> Result<(), String> {
     let e2e = common::root().join("dashboards/e2e");
     if !e2e.join("node_modules/playwright-core").exists() {
-        return Err(format!("npm ci was not run in {}", e2e.display()));
+        // a fresh clone: install the locked npm packages (the registry is all it needs)
+        let installed = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&e2e)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed || !e2e.join("node_modules/playwright-core").exists() {
+            return Err(format!("npm ci failed in {}", e2e.display()));
+        }
     }
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     if !Path::new(&chromium).exists() {
