@@ -100,6 +100,13 @@ enum Cmd {
         #[command(subcommand)]
         cmd: TokenCmd,
     },
+    /// Compact small files, checkpoint every table's log and delete files no version
+    /// needs any more (never one that a recorded export run reads); one JSON line per table.
+    Maintain {
+        /// Keep removed files younger than this (default: `[ingest] vacuum_retention_hours`).
+        #[arg(long)]
+        retention_hours: Option<u64>,
+    },
     /// Generate a province, ingest it and serve it (first run: ~100k dossiers).
     Demo {
         #[arg(long, default_value_t = 8080)]
@@ -435,23 +442,21 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
         } => {
             let format = parse_format(&format, profile.as_deref())?;
             let wh = open_wh(&cli.data)?;
-            let inputs = giamsat_ingest::read_inputs(&paths).map_err(classify_ingest)?;
-            let bar = progress_bar(inputs.iter().map(|i| i.bytes.len() as u64).sum());
+            let bar = progress_bar(
+                paths
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum(),
+            );
             let report = |step: giamsat_ingest::Step| match step {
                 giamsat_ingest::Step::Parsed(n) => bar.inc(n),
-                giamsat_ingest::Step::Committing => {
-                    bar.set_message("đang ghi vào kho (fsync, dữ kiện hồ sơ)…")
-                }
+                giamsat_ingest::Step::Committing => bar.set_message("đang cập nhật dữ kiện hồ sơ…"),
             };
-            let counts = giamsat_ingest::ingest_inputs_with(
-                &wh,
-                &format,
-                source.as_deref(),
-                inputs,
-                &report,
-            )
-            .await
-            .map_err(classify_ingest)?;
+            let counts =
+                giamsat_ingest::ingest_paths_with(&wh, &format, source.as_deref(), &paths, &report)
+                    .await
+                    .map_err(classify_ingest)?;
             bar.finish_and_clear();
             println!("{}", serde_json::to_string(&counts)?);
         }
@@ -806,6 +811,17 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 .await
                 .map_err(classify_ingest)?;
             println!("{}", serde_json::to_string(&c)?);
+        }
+        Cmd::Maintain { retention_hours } => {
+            let pinned = open_exporter(&cli.data)?
+                .pinned_versions()
+                .await
+                .map_err(classify_export)?;
+            let wh = open_wh(&cli.data)?;
+            let hours = retention_hours.unwrap_or(wh.config.ingest.vacuum_retention_hours);
+            for m in wh.maintain(&pinned, hours, chrono::Utc::now()).await? {
+                println!("{}", serde_json::to_string(&m)?);
+            }
         }
         Cmd::Token {
             cmd:

@@ -665,6 +665,20 @@ impl Exporter {
         Ok(runs)
     }
 
+    /// Per table, the oldest version a recorded run reads: what table maintenance must
+    /// keep readable so that every run can be computed again byte for byte.
+    pub async fn pinned_versions(&self) -> Result<BTreeMap<String, i64>, ExportError> {
+        let mut pinned = BTreeMap::new();
+        for run in self.history().await? {
+            let versions: BTreeMap<String, i64> = serde_json::from_str(&run.table_versions)?;
+            for (table, v) in versions {
+                let e = pinned.entry(table).or_insert(v);
+                *e = (*e).min(v);
+            }
+        }
+        Ok(pinned)
+    }
+
     /// One recorded run.
     pub async fn find(&self, run_id: &str) -> Result<ExportRun, ExportError> {
         if run_id.is_empty() || run_id.len() > 64 || !run_id.chars().all(|c| c.is_ascii_hexdigit())

@@ -313,6 +313,49 @@ fn value_events(source: &str, v: &Value, out: &mut Vec<RecordResult>) {
     }
 }
 
+/// Records already read as JSON values (elements of an array or of an envelope's
+/// `data`, read in chunks by the streaming reader), all attributed to `line` of `input`.
+/// `service` is the envelope's service, when the values came from one.
+pub fn parse_values(
+    source: &str,
+    input: &str,
+    line: i64,
+    service: Option<&str>,
+    values: &[Value],
+) -> (Vec<Event>, Vec<QuarantineRow>) {
+    let mut results = Vec::new();
+    match service {
+        None | Some("DongBoHoSoMC" | "CapNhatTienDoHoSoMC") => {
+            for v in values {
+                value_events(source, v, &mut results);
+            }
+        }
+        Some(s) => {
+            for v in values {
+                results.push(Err((
+                    format!("service không được hỗ trợ: {s:?}"),
+                    v.to_string().into_bytes(),
+                )));
+            }
+        }
+    }
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    for r in results {
+        match r {
+            Ok(evs) => good.extend(evs),
+            Err((reason, original)) => bad.push(QuarantineRow {
+                source: Some(source.to_string()),
+                input: input.to_string(),
+                line,
+                reason,
+                original,
+            }),
+        }
+    }
+    (good, bad)
+}
+
 /// Parse dvcqg inputs into events and quarantined records.
 pub fn parse(inputs: &[Input], source: &str) -> (Vec<Event>, Vec<QuarantineRow>) {
     let mut good = Vec::new();

@@ -6,8 +6,9 @@ pub mod csvprofile;
 pub mod dvcqg;
 pub mod generate;
 pub mod procedures;
+pub mod stream;
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -258,6 +259,15 @@ pub struct Batch {
     pub key: Option<String>,
 }
 
+/// When the derived dossier facts follow a commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Derive {
+    /// Right after it (HTTP pushes, replays): readers see the new events at once.
+    Now,
+    /// Later, once for many commits ([`Warehouse::ensure_facts`]; the chunks of a file).
+    Later,
+}
+
 /// Commit events: drop those whose (source, event_id) is stored or earlier in the batch,
 /// append the rest and the quarantined rows, then refresh the derived dossier facts.
 pub async fn commit_events(
@@ -277,32 +287,76 @@ pub async fn commit_events(
     Ok(counts.into_iter().next().unwrap_or_default())
 }
 
-/// Commit several batches together (group commit): one durable Delta commit for the
-/// quarantine, one for the events (carrying every batch's key), then one facts update.
-/// Counts are per batch, in order; duplicates within and across batches count once.
+/// [`commit_batches_with`], facts derived right after.
 pub async fn commit_batches(
     wh: &Warehouse,
     batches: Vec<Batch>,
 ) -> Result<Vec<IngestCounts>, IngestError> {
-    let mut seen: HashSet<(String, String)> = wh.event_keys().await?;
-    // the first commit into an empty `events` table: the new events are all there is
-    let events_were_empty = seen.is_empty();
-    let facts_fresh = wh.facts_fresh().await?;
+    commit_batches_with(wh, batches, Derive::Now).await
+}
+
+/// Commit several batches together (group commit): one durable Delta commit for the
+/// quarantine, one for the events (carrying every batch's key), then, with
+/// [`Derive::Now`], one facts update for the dossiers they touched. Counts are per batch,
+/// in order; duplicates within and across batches count once. A batch whose key was
+/// committed before counts its events as duplicates (its bad records were quarantined
+/// then).
+///
+/// Whether an event is new is decided without holding the stored keys: the batch's
+/// keys are looked up while the stored ones stream past ([`Warehouse::stored_keys`]),
+/// in every month or, with `[ingest] dedup = "month"`, in the months of the batch.
+pub async fn commit_batches_with(
+    wh: &Warehouse,
+    batches: Vec<Batch>,
+    derive: Derive,
+) -> Result<Vec<IngestCounts>, IngestError> {
+    use giamsat_warehouse::store::{EVENTS, QUARANTINE};
+    let events_were_empty = wh.open_table(EVENTS).await?.is_none();
+    let facts_fresh = derive == Derive::Now && wh.facts_fresh().await?;
+    // which batches were committed before (their keys), and the keys to look up
+    let mut pending = Vec::with_capacity(batches.len());
+    let mut wanted: HashSet<(String, String)> = HashSet::new();
+    let mut months: BTreeSet<String> = BTreeSet::new();
+    let offset = wh.calendar.offset_micros();
+    for b in batches {
+        let app = b.key.as_ref().map(|k| format!("giamsat-ingest-{k}"));
+        let done = match &app {
+            Some(app) => wh.has_txn(EVENTS, app).await?,
+            None => false,
+        };
+        if !done {
+            for e in &b.events {
+                wanted.insert((e.source.clone(), e.event_id.clone()));
+                months.insert(giamsat_warehouse::event::month_of(e.at, offset));
+            }
+        }
+        pending.push((b, app, done));
+    }
+    let month_scope = matches!(
+        wh.config.ingest.dedup,
+        giamsat_warehouse::config::DedupScope::Month
+    );
+    let mut seen = if events_were_empty {
+        HashSet::new()
+    } else {
+        wh.stored_keys(&wanted, month_scope.then_some(&months))
+            .await?
+    };
+    drop(wanted);
     let mut fresh = Vec::new();
     let mut quarantine = Vec::new();
     let mut keys = Vec::new();
-    let mut counts = Vec::with_capacity(batches.len());
-    for b in batches {
-        let app = b.key.as_ref().map(|k| format!("giamsat-ingest-{k}"));
+    let mut counts = Vec::with_capacity(pending.len());
+    for (b, app, done) in pending {
+        if done {
+            counts.push(IngestCounts {
+                accepted: 0,
+                duplicates: b.events.len() as u64,
+                quarantined: 0,
+            });
+            continue;
+        }
         if let Some(app) = &app {
-            if wh.has_txn(giamsat_warehouse::store::EVENTS, app).await? {
-                counts.push(IngestCounts {
-                    accepted: 0,
-                    duplicates: b.events.len() as u64,
-                    quarantined: 0,
-                });
-                continue;
-            }
             keys.push(app.clone());
         }
         let mut c = IngestCounts::default();
@@ -315,10 +369,7 @@ pub async fn commit_batches(
             }
         }
         let already_quarantined = match &app {
-            Some(app) => {
-                wh.has_txn(giamsat_warehouse::store::QUARANTINE, app)
-                    .await?
-            }
+            Some(app) => wh.has_txn(QUARANTINE, app).await?,
             None => false,
         };
         if !already_quarantined {
@@ -327,16 +378,21 @@ pub async fn commit_batches(
         }
         counts.push(c);
     }
+    drop(seen);
     wh.append_quarantine(&quarantine, &keys).await?;
     wh.append_events(&fresh, &keys).await?;
-    if !fresh.is_empty() {
+    if !fresh.is_empty() && derive == Derive::Now {
         if facts_fresh {
             let touched: HashSet<String> =
                 fresh.iter().filter_map(|e| e.dossier_id.clone()).collect();
+            let months: BTreeSet<String> = fresh
+                .iter()
+                .map(|e| giamsat_warehouse::event::month_of(e.at, offset))
+                .collect();
             let known = events_were_empty.then_some(fresh.as_slice());
-            wh.update_facts_with(&touched, known).await?;
+            wh.update_facts(&touched, &months, known).await?;
         } else {
-            wh.rebuild_facts().await?;
+            wh.ensure_facts().await?;
         }
     }
     Ok(counts)
@@ -429,8 +485,28 @@ pub async fn ingest_paths(
     default_source: Option<&str>,
     paths: &[PathBuf],
 ) -> Result<IngestCounts, IngestError> {
-    let inputs = read_inputs(paths)?;
-    ingest_inputs_with(wh, format, default_source, inputs, &|_| {}).await
+    ingest_paths_with(wh, format, default_source, paths, &|_| {}).await
+}
+
+/// [`ingest_paths`], reporting progress: event formats are streamed in chunks
+/// ([`stream::ingest_files`]); a procedure catalog is read whole (it is small).
+pub async fn ingest_paths_with(
+    wh: &Warehouse,
+    format: &Format,
+    default_source: Option<&str>,
+    paths: &[PathBuf],
+    progress: &(dyn Fn(Step) + Sync),
+) -> Result<IngestCounts, IngestError> {
+    match format {
+        Format::Procedures => {
+            let inputs = read_inputs(paths)?;
+            ingest_inputs_with(wh, format, default_source, inputs, progress).await
+        }
+        _ => {
+            let limits = stream::ChunkLimits::of(wh);
+            stream::ingest_files(wh, format, default_source, paths, limits, progress).await
+        }
+    }
 }
 
 /// Ingest inputs already in memory (files or an HTTP body) as one batch, reporting

@@ -173,20 +173,25 @@ fn calendar_table(wh: &Warehouse) -> Result<(SchemaRef, RecordBatch), QueryError
     Ok((schema, batch))
 }
 
+/// Which version of a Delta table a session reads.
+enum At {
+    Latest,
+    Version(i64),
+    /// The table did not exist at the pinned moment: read as empty.
+    Absent,
+}
+
 async fn register_delta(
     ctx: &SessionContext,
     wh: &Warehouse,
     name: &str,
     schema: SchemaRef,
-    pin: Option<&Pin>,
+    at: At,
 ) -> Result<(), QueryError> {
-    let table = match pin {
-        None => wh.open_table(name).await?,
-        Some(p) => match p.versions.get(name) {
-            Some(v) => wh.open_table_at(name, *v).await?,
-            // absent when pinned: the table did not exist then
-            None => None,
-        },
+    let table = match at {
+        At::Latest => wh.open_table(name).await?,
+        At::Version(v) => wh.open_table_at(name, v).await?,
+        At::Absent => None,
     };
     match table {
         Some(t) => {
@@ -249,18 +254,26 @@ async fn build_session(
     pin: Option<&Pin>,
 ) -> Result<SessionContext, QueryError> {
     let ctx = SessionContext::new_with_config_rt(config(), runtime);
-    register_delta(
-        &ctx,
-        wh,
-        store::EVENTS,
-        giamsat_warehouse::event::events_schema(),
-        pin,
-    )
-    .await?;
-    register_delta(&ctx, wh, store::QUARANTINE, store::quarantine_schema(), pin).await?;
-    register_delta(&ctx, wh, store::PROCEDURES, store::procedures_schema(), pin).await?;
-    register_delta(&ctx, wh, store::DOSSIER_FACTS, store::facts_schema(), pin).await?;
-    register_delta(&ctx, wh, store::DOSSIER_STATES, store::states_schema(), pin).await?;
+    // unpinned: events and the facts derived from them at the versions that agree
+    let stamped = match pin {
+        None => wh.stamped_versions(),
+        Some(_) => None,
+    };
+    let at = |name: &str| match (pin, &stamped) {
+        (Some(p), _) => p.versions.get(name).map_or(At::Absent, |v| At::Version(*v)),
+        (None, Some(s)) => s.get(name).map_or(At::Latest, |v| At::Version(*v)),
+        (None, None) => At::Latest,
+    };
+    let tables = [
+        (store::EVENTS, giamsat_warehouse::event::events_schema()),
+        (store::QUARANTINE, store::quarantine_schema()),
+        (store::PROCEDURES, store::procedures_schema()),
+        (store::DOSSIER_FACTS, store::facts_schema()),
+        (store::DOSSIER_STATES, store::states_schema()),
+    ];
+    for (name, schema) in tables {
+        register_delta(&ctx, wh, name, schema, at(name)).await?;
+    }
     let (s, b) = territories()?;
     ctx.register_table(
         "territories",

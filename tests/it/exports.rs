@@ -337,6 +337,15 @@ async fn catch_up_retries_and_byte_identical_rerun_after_more_ingest() {
         .expect("ingest");
     assert_eq!(c.accepted, 1, "{c:?}");
     wh.ensure_facts().await.expect("facts");
+    // maintenance with no retention at all: compaction and vacuum delete every file no
+    // current version needs, except those the recorded runs read
+    let pinned = ex.pinned_versions().await.expect("pins");
+    assert!(pinned.contains_key("dossier_facts"), "{pinned:?}");
+    let done = wh
+        .maintain(&pinned, 0, chrono::Utc::now())
+        .await
+        .expect("maintain");
+    assert!(done.iter().all(|m| m.checkpoint), "{done:?}");
 
     // the past export, again at its recorded versions: the same bytes
     let (_, again, same) = ex.rerun(&b.run_id).await.expect("rerun");

@@ -183,19 +183,36 @@ fn outcome(data: &Path) -> (String, String) {
 
 #[test]
 fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
+    kill_file_ingest(None);
+}
+
+/// Files of ~190 lines in chunks of 40: kills land before, inside and between the
+/// chunks' commits and during the facts catch-up after the last one.
+#[test]
+fn kill_minus_nine_during_chunked_file_ingest_loses_and_doubles_nothing() {
+    kill_file_ingest(Some(40));
+}
+
+fn kill_file_ingest(chunk_lines: Option<usize>) {
     let tmp = tempfile::tempdir().expect("tmp");
     let (procs, files) = split_events(tmp.path(), 300, 9, 8);
+    let config = |dir: &Path| {
+        std::fs::create_dir_all(dir).expect("dir");
+        if let Some(n) = chunk_lines {
+            std::fs::write(
+                dir.join("config.toml"),
+                format!("[ingest]\nchunk_lines = {n}\n"),
+            )
+            .expect("config");
+        }
+    };
+    // the clean run reads every file in one chunk
     let clean = tmp.path().join("clean");
     common::ingest_all(&clean, &procs, &[]);
-    let mut fastest = Duration::MAX;
     for f in &files {
-        let start = std::time::Instant::now();
         cli(&clean, &["ingest", f.to_str().expect("p")]);
-        fastest = fastest.min(start.elapsed());
     }
     let want = outcome(&clean);
-    // kill at a random moment within the fastest clean ingest's duration
-    let window = (fastest.as_millis() as u64).max(20);
     let (n, d) = want
         .0
         .lines()
@@ -203,8 +220,20 @@ fn kill_minus_nine_during_file_ingest_loses_and_doubles_nothing() {
         .and_then(|l| l.split_once(','))
         .expect("counts");
     assert_eq!(n, d);
+    // kill at a random moment within the fastest uninterrupted ingest of that config
+    let timing = tmp.path().join("timing");
+    config(&timing);
+    common::ingest_all(&timing, &procs, &[]);
+    let mut fastest = Duration::MAX;
+    for f in &files {
+        let start = std::time::Instant::now();
+        cli(&timing, &["ingest", f.to_str().expect("p")]);
+        fastest = fastest.min(start.elapsed());
+    }
+    let window = (fastest.as_millis() as u64).max(20);
 
     let crash = tmp.path().join("crash");
+    config(&crash);
     common::ingest_all(&crash, &procs, &[]);
     let mut rng = StdRng::seed_from_u64(2026);
     // keep killing at random moments until 50 kills landed while an ingest was running

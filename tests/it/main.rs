@@ -13,3 +13,4 @@ mod indicators;
 mod ingest_robust;
 mod props;
 mod recon;
+mod scale;

@@ -94,6 +94,47 @@ impl Default for SyncConfig {
     }
 }
 
+/// Where a new event's `(source, event_id)` is looked for among the stored events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DedupScope {
+    /// Every stored event (default; the literal reading of "unique per source"). The
+    /// commit streams the stored keys past the batch's keys: memory follows the batch,
+    /// time follows the table (two narrow columns).
+    #[default]
+    Table,
+    /// Only the stored events of the local months of the batch's events. The same
+    /// record sent twice has the same `at`, so it is always caught; an `event_id` reused
+    /// by a sender for an event in another month is stored a second time.
+    Month,
+}
+
+/// The write path.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IngestConfig {
+    /// A file is read, parsed and committed in chunks of at most this many lines
+    /// (records for a JSON array or envelope) …
+    pub chunk_lines: usize,
+    /// … and at most this many bytes.
+    pub chunk_bytes: usize,
+    pub dedup: DedupScope,
+    /// `giamsat maintain`: files older than this many hours that no current version
+    /// and no export run needs are deleted.
+    pub vacuum_retention_hours: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            chunk_lines: 250_000,
+            chunk_bytes: 64 << 20,
+            dedup: DedupScope::Table,
+            vacuum_retention_hours: 7 * 24,
+        }
+    }
+}
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
@@ -102,6 +143,7 @@ pub struct Config {
     pub rules: RulesConfig,
     pub periods: PeriodsConfig,
     pub sync: SyncConfig,
+    pub ingest: IngestConfig,
 }
 
 impl Config {

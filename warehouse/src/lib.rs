@@ -3,8 +3,10 @@
 
 pub mod calendar;
 pub mod config;
+pub mod derived;
 pub mod event;
 pub mod facts;
+pub mod maintain;
 pub mod refdata;
 pub mod store;
 

@@ -13,7 +13,7 @@
 //! <data>/facts_stamp.json       which inputs the derived tables were built from
 //! ```
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -31,7 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::Calendar;
 use crate::config::Config;
 use crate::event::{self, events_from_batches, events_to_batch, Event, DIM_COLUMNS, FLAG_COLUMNS};
-use crate::facts::{CatalogEntry, Deriver, DossierFacts, StateRow};
+use crate::facts::{CatalogEntry, DossierFacts, StateRow};
 use crate::WarehouseError;
 
 pub const EVENTS: &str = "events";
@@ -39,6 +39,8 @@ pub const QUARANTINE: &str = "quarantine";
 pub const PROCEDURES: &str = "procedures";
 pub const DOSSIER_FACTS: &str = "dossier_facts";
 pub const DOSSIER_STATES: &str = "dossier_states";
+/// Partition column of `dossier_facts` and `dossier_states` ([`part_of`]).
+pub const PART: &str = "first_event_month";
 /// Quarantined records that a replay turned into events (the quarantine stays append-only).
 pub const QUARANTINE_RESOLVED: &str = "quarantine_resolved";
 /// History of scheduled and manual export runs (owned by the `api` crate).
@@ -92,15 +94,29 @@ pub struct Procedure {
     pub content_complete: Option<bool>,
 }
 
-/// Which inputs the derived tables were computed from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FactsStamp {
-    pub events_version: Option<u64>,
-    pub procedures_version: Option<u64>,
-    pub calendar: String,
-    pub rules: String,
-    pub dossiers: usize,
-    pub states: usize,
+/// How [`Warehouse::commit`] writes.
+pub(crate) struct Commit<'a> {
+    pub mode: SaveMode,
+    /// Partition columns (must match the table's, unless `overwrite_schema`).
+    pub partitions: &'a [&'a str],
+    /// Idempotency keys recorded in the same commit.
+    pub app_ids: &'a [String],
+    /// With `SaveMode::Overwrite`: replace only the rows this predicate selects.
+    pub replace_where: Option<datafusion::prelude::Expr>,
+    /// With `SaveMode::Overwrite`: the new schema and partitioning replace the old.
+    pub overwrite_schema: bool,
+}
+
+impl Default for Commit<'_> {
+    fn default() -> Self {
+        Commit {
+            mode: SaveMode::Append,
+            partitions: &[],
+            app_ids: &[],
+            replace_where: None,
+            overwrite_schema: false,
+        }
+    }
 }
 
 /// The warehouse of one data directory.
@@ -229,6 +245,7 @@ pub fn facts_schema() -> SchemaRef {
         Field::new("end_class", DataType::Utf8, true),
         Field::new("overdue_after", ts(), true),
         Field::new("dq_issues", DataType::Utf8, false),
+        Field::new(PART, DataType::Utf8, false),
     ]);
     Arc::new(Schema::new(fields))
 }
@@ -242,10 +259,21 @@ pub fn states_schema() -> SchemaRef {
         Field::new("overdue_after", ts(), true),
         Field::new("due_at", ts(), true),
         Field::new("supplement_requests", DataType::Int64, false),
+        Field::new(PART, DataType::Utf8, false),
     ]))
 }
 
-fn facts_batch(f: &[DossierFacts]) -> Result<RecordBatch, WarehouseError> {
+/// The partition of a dossier in `dossier_facts` and `dossier_states`: the local month
+/// of its first event. Dossiers that a day's events touch are mostly recent, so a
+/// commit rewrites a few recent partitions, not the table.
+pub fn part_of(first_event_at: i64, offset_micros: i64) -> String {
+    event::month_of(first_event_at, offset_micros)
+}
+
+pub(crate) fn facts_batch(
+    f: &[DossierFacts],
+    offset_micros: i64,
+) -> Result<RecordBatch, WarehouseError> {
     let mut cols: Vec<ArrayRef> = vec![
         strings(f, |r| Some(&r.dossier_id)),
         strings(f, |r| Some(&r.sources)),
@@ -282,10 +310,23 @@ fn facts_batch(f: &[DossierFacts]) -> Result<RecordBatch, WarehouseError> {
         times(f, |r| r.overdue_after),
         strings(f, |r| Some(&r.dq_issues)),
     ]);
+    let parts: Vec<String> = f
+        .iter()
+        .map(|r| part_of(r.first_event_at, offset_micros))
+        .collect();
+    cols.push(Arc::new(datafusion::arrow::array::StringArray::from(parts)));
     Ok(RecordBatch::try_new(facts_schema(), cols)?)
 }
 
-fn states_batch(s: &[StateRow]) -> Result<RecordBatch, WarehouseError> {
+/// `parts` maps each dossier of `s` to its partition ([`part_of`] of its facts).
+pub(crate) fn states_batch(
+    s: &[StateRow],
+    parts: &HashMap<&str, String>,
+) -> Result<RecordBatch, WarehouseError> {
+    let part: Vec<Option<&str>> = s
+        .iter()
+        .map(|r| parts.get(r.dossier_id.as_str()).map(String::as_str))
+        .collect();
     Ok(RecordBatch::try_new(
         states_schema(),
         vec![
@@ -295,6 +336,7 @@ fn states_batch(s: &[StateRow]) -> Result<RecordBatch, WarehouseError> {
             times(s, |r| r.overdue_after),
             times(s, |r| r.due_at),
             ints(s, |r| Some(r.supplement_requests)),
+            Arc::new(datafusion::arrow::array::StringArray::from(part)),
         ],
     )?)
 }
@@ -376,21 +418,6 @@ fn sync_new_files(dir: &Path, before: &HashSet<PathBuf>) -> Result<(), Warehouse
     Ok(())
 }
 
-/// Cast a batch read back through DataFusion (string views etc.) to a table's schema.
-fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, WarehouseError> {
-    let cols = schema
-        .fields()
-        .iter()
-        .map(|f| {
-            let c = b
-                .column_by_name(f.name())
-                .ok_or_else(|| WarehouseError::Data(format!("missing column {}", f.name())))?;
-            Ok(datafusion::arrow::compute::cast(c, f.data_type())?)
-        })
-        .collect::<Result<Vec<_>, WarehouseError>>()?;
-    Ok(RecordBatch::try_new(schema.clone(), cols)?)
-}
-
 /// Current time in microseconds.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -420,7 +447,7 @@ impl Warehouse {
         &self.root
     }
 
-    fn table_path(&self, name: &str) -> PathBuf {
+    pub(crate) fn table_path(&self, name: &str) -> PathBuf {
         self.root.join("tables").join(name)
     }
 
@@ -463,6 +490,10 @@ impl Warehouse {
                 out.insert(name.to_string(), t.version().unwrap_or(0) as i64);
             }
         }
+        // events and the facts derived from them, at the versions that agree
+        if let Some(stamped) = self.stamped_versions() {
+            out.extend(stamped);
+        }
         Ok(out)
     }
 
@@ -476,7 +507,7 @@ impl Warehouse {
         self.write(name, batch, SaveMode::Append, &[]).await
     }
 
-    async fn write(
+    pub(crate) async fn write(
         &self,
         name: &str,
         batch: RecordBatch,
@@ -497,25 +528,52 @@ impl Warehouse {
         partitions: &[&str],
         app_ids: &[String],
     ) -> Result<u64, WarehouseError> {
+        self.commit(
+            name,
+            vec![batch],
+            Commit {
+                mode,
+                partitions,
+                app_ids,
+                ..Commit::default()
+            },
+        )
+        .await
+    }
+
+    /// Write one durable Delta commit as `how` says (see [`Commit`]).
+    pub(crate) async fn commit(
+        &self,
+        name: &str,
+        batches: Vec<RecordBatch>,
+        how: Commit<'_>,
+    ) -> Result<u64, WarehouseError> {
         let dir = self.table_path(name);
         let before = list_files(&dir);
         let table = DeltaTable::try_from_url(self.table_url(name)?).await?;
-        let mut w = table.write(vec![batch]).with_save_mode(mode);
-        if !partitions.is_empty() {
-            w = w.with_partition_columns(partitions.iter().map(|s| s.to_string()));
+        let mut w = table.write(batches).with_save_mode(how.mode);
+        if !how.partitions.is_empty() {
+            w = w.with_partition_columns(how.partitions.iter().map(|s| s.to_string()));
         }
-        if !app_ids.is_empty() {
-            w = w.with_commit_properties(
-                deltalake::kernel::transaction::CommitProperties::default()
-                    .with_application_transactions(
-                        app_ids
-                            .iter()
-                            .map(|a| deltalake::kernel::Transaction::new(a, 1))
-                            .collect(),
-                    ),
+        if let Some(p) = how.replace_where {
+            w = w.with_replace_where(p);
+        }
+        if how.overwrite_schema {
+            w = w.with_schema_mode(deltalake::operations::write::SchemaMode::Overwrite);
+        }
+        // the log is never cleaned up behind our back: an export run is pinned to
+        // table versions, and time travel needs their log entries (see `maintain`)
+        let mut props = deltalake::kernel::transaction::CommitProperties::default()
+            .with_cleanup_expired_logs(Some(false));
+        if !how.app_ids.is_empty() {
+            props = props.with_application_transactions(
+                how.app_ids
+                    .iter()
+                    .map(|a| deltalake::kernel::Transaction::new(a, 1))
+                    .collect(),
             );
         }
-        let t = w.await?;
+        let t = w.with_commit_properties(props).await?;
         sync_new_files(&dir, &before)?;
         Ok(t.version().unwrap_or(0))
     }
@@ -548,17 +606,57 @@ impl Warehouse {
         Ok(df.collect().await?)
     }
 
-    /// The (source, event_id) keys already stored.
-    pub async fn event_keys(&self) -> Result<HashSet<(String, String)>, WarehouseError> {
-        let mut keys = HashSet::new();
-        for b in self.read(EVENTS, "source, event_id").await? {
+    /// Which of `keys` (`(source, event_id)`) are stored already. The stored keys are
+    /// streamed past the given ones, so memory follows `keys`, not the table; with
+    /// `months`, only those partitions of `events` are read ([`DedupScope::Month`]).
+    ///
+    /// [`DedupScope::Month`]: crate::config::DedupScope::Month
+    pub async fn stored_keys(
+        &self,
+        keys: &HashSet<(String, String)>,
+        months: Option<&BTreeSet<String>>,
+    ) -> Result<HashSet<(String, String)>, WarehouseError> {
+        use futures::StreamExt;
+        let mut found = HashSet::new();
+        if keys.is_empty() {
+            return Ok(found);
+        }
+        let Some(table) = self.open_table(EVENTS).await? else {
+            return Ok(found);
+        };
+        // probe by event_id without allocating, then check the source
+        let mut by_id: HashMap<&str, Vec<&str>> = HashMap::with_capacity(keys.len());
+        for (src, id) in keys {
+            by_id.entry(id.as_str()).or_default().push(src.as_str());
+        }
+        let ctx = SessionContext::new();
+        table.update_datafusion_session(&ctx.state())?;
+        ctx.register_table(EVENTS, table.table_provider().await?)?;
+        let mut df = ctx
+            .table(EVENTS)
+            .await?
+            .select_columns(&["source", "event_id"])?;
+        if let Some(months) = months {
+            use datafusion::prelude::{col, lit};
+            df = ctx.table(EVENTS).await?.filter(
+                col("month").in_list(months.iter().map(|m| lit(m.as_str())).collect(), false),
+            )?;
+            df = df.select_columns(&["source", "event_id"])?;
+        }
+        let mut stream = df.execute_stream().await?;
+        while let Some(b) = stream.next().await {
+            let b = b?;
             let s = event::string_col(&b, "source")?;
             let e = event::string_col(&b, "event_id")?;
             for i in 0..b.num_rows() {
-                keys.insert((s.value(i).to_string(), e.value(i).to_string()));
+                if let Some(srcs) = by_id.get(e.value(i)) {
+                    if srcs.contains(&s.value(i)) {
+                        found.insert((s.value(i).to_string(), e.value(i).to_string()));
+                    }
+                }
             }
         }
-        Ok(keys)
+        Ok(found)
     }
 
     /// Append events (already validated and de-duplicated) in one durable Delta commit
@@ -805,197 +903,5 @@ impl Warehouse {
                 )
             })
             .collect())
-    }
-
-    async fn version_of(&self, name: &str) -> Result<Option<u64>, WarehouseError> {
-        Ok(self.open_table(name).await?.and_then(|t| t.version()))
-    }
-
-    async fn current_stamp(&self) -> Result<FactsStamp, WarehouseError> {
-        Ok(FactsStamp {
-            events_version: self.version_of(EVENTS).await?,
-            procedures_version: self.version_of(PROCEDURES).await?,
-            calendar: self.calendar.fingerprint(),
-            rules: self.config.rules_fingerprint(),
-            dossiers: 0,
-            states: 0,
-        })
-    }
-
-    fn stamp_path(&self) -> PathBuf {
-        self.root.join("facts_stamp.json")
-    }
-
-    /// Rebuild `dossier_facts` and `dossier_states` from all events (full rebuild).
-    pub async fn rebuild_facts(&self) -> Result<FactsStamp, WarehouseError> {
-        let mut stamp = self.current_stamp().await?;
-        let events = self.load_events().await?;
-        let catalog = self.catalog().await?;
-        let deriver = Deriver {
-            calendar: &self.calendar,
-            rules: &self.config.rules,
-            catalog: &catalog,
-        };
-        let (facts, states) = deriver.derive_all(&events);
-        stamp.dossiers = facts.len();
-        stamp.states = states.len();
-        self.write(
-            DOSSIER_FACTS,
-            facts_batch(&facts)?,
-            SaveMode::Overwrite,
-            &[],
-        )
-        .await?;
-        self.write(
-            DOSSIER_STATES,
-            states_batch(&states)?,
-            SaveMode::Overwrite,
-            &[],
-        )
-        .await?;
-        let text = serde_json::to_string_pretty(&stamp)
-            .map_err(|e| WarehouseError::Data(e.to_string()))?;
-        let tmp = self.stamp_path().with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(&tmp, self.stamp_path())?;
-        tracing::info!(
-            dossiers = stamp.dossiers,
-            states = stamp.states,
-            "dossier facts rebuilt"
-        );
-        Ok(stamp)
-    }
-
-    /// Whether the derived tables are up to date with events, catalog, calendar and rules.
-    pub async fn facts_fresh(&self) -> Result<bool, WarehouseError> {
-        let cur = self.current_stamp().await?;
-        let stored: Option<FactsStamp> = std::fs::read_to_string(self.stamp_path())
-            .ok()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        Ok(stored.is_some_and(|s| {
-            s.events_version == cur.events_version
-                && s.procedures_version == cur.procedures_version
-                && s.calendar == cur.calendar
-                && s.rules == cur.rules
-        }) && self.table_path(DOSSIER_FACTS).join("_delta_log").exists())
-    }
-
-    /// Update the derived tables for the dossiers in `touched` only (their events were
-    /// just appended; the tables were fresh before). Equal to a full rebuild (tested).
-    pub async fn update_facts(
-        &self,
-        touched: &HashSet<String>,
-    ) -> Result<FactsStamp, WarehouseError> {
-        self.update_facts_with(touched, None).await
-    }
-
-    /// [`Warehouse::update_facts`]; `known`, when given, is every stored event of the
-    /// touched dossiers (the caller knows it, e.g. the first commit into an empty `events`
-    /// table), which saves reading them back.
-    pub async fn update_facts_with(
-        &self,
-        touched: &HashSet<String>,
-        known: Option<&[Event]>,
-    ) -> Result<FactsStamp, WarehouseError> {
-        use datafusion::common::JoinType;
-        let mut stamp = self.current_stamp().await?;
-        let catalog = self.catalog().await?;
-        let ctx = SessionContext::new();
-        // the touched ids as a table: semi/anti joins, not a huge IN list
-        let ids_schema = Arc::new(Schema::new(vec![Field::new(
-            "touched_id",
-            DataType::Utf8,
-            false,
-        )]));
-        let ids_batch = RecordBatch::try_new(
-            ids_schema,
-            vec![Arc::new(datafusion::arrow::array::StringArray::from(
-                touched.iter().map(String::as_str).collect::<Vec<_>>(),
-            ))],
-        )?;
-        ctx.register_batch("touched", ids_batch)?;
-        let ids = ctx.table("touched").await?;
-        let mut events = Vec::new();
-        let table = match known {
-            Some(_) => None,
-            None => self.open_table(EVENTS).await?,
-        };
-        if let Some(table) = table {
-            table.update_datafusion_session(&ctx.state())?;
-            ctx.register_table(EVENTS, table.table_provider().await?)?;
-            let df = ctx.table(EVENTS).await?.join(
-                ids.clone(),
-                JoinType::LeftSemi,
-                &["dossier_id"],
-                &["touched_id"],
-                None,
-            )?;
-            events = events_from_batches(&df.collect().await?)?;
-        }
-        let deriver = Deriver {
-            calendar: &self.calendar,
-            rules: &self.config.rules,
-            catalog: &catalog,
-        };
-        let (facts, states) = deriver.derive_all(known.unwrap_or(&events));
-        let keep = |name: &'static str, schema: SchemaRef| {
-            let ctx = ctx.clone();
-            let ids = ids.clone();
-            async move {
-                let Some(table) = self.open_table(name).await? else {
-                    return Ok::<Vec<RecordBatch>, WarehouseError>(Vec::new());
-                };
-                table.update_datafusion_session(&ctx.state())?;
-                ctx.register_table(name, table.table_provider().await?)?;
-                let df = ctx.table(name).await?.join(
-                    ids,
-                    JoinType::LeftAnti,
-                    &["dossier_id"],
-                    &["touched_id"],
-                    None,
-                )?;
-                df.collect()
-                    .await?
-                    .iter()
-                    .map(|b| conform(b, &schema))
-                    .collect()
-            }
-        };
-        let mut fb = keep(DOSSIER_FACTS, facts_schema()).await?;
-        fb.push(facts_batch(&facts)?);
-        let mut sb = keep(DOSSIER_STATES, states_schema()).await?;
-        sb.push(states_batch(&states)?);
-        let all_f = datafusion::arrow::compute::concat_batches(&facts_schema(), &fb)?;
-        let all_s = datafusion::arrow::compute::concat_batches(&states_schema(), &sb)?;
-        stamp.dossiers = all_f.num_rows();
-        stamp.states = all_s.num_rows();
-        self.write(DOSSIER_FACTS, all_f, SaveMode::Overwrite, &[])
-            .await?;
-        self.write(DOSSIER_STATES, all_s, SaveMode::Overwrite, &[])
-            .await?;
-        self.write_stamp(&stamp)?;
-        tracing::info!(touched = touched.len(), "dossier facts updated");
-        Ok(stamp)
-    }
-
-    fn write_stamp(&self, stamp: &FactsStamp) -> Result<(), WarehouseError> {
-        let text =
-            serde_json::to_string_pretty(stamp).map_err(|e| WarehouseError::Data(e.to_string()))?;
-        let tmp = self.stamp_path().with_extension("tmp");
-        std::fs::write(&tmp, text)?;
-        std::fs::File::open(&tmp)?.sync_all()?;
-        std::fs::rename(&tmp, self.stamp_path())?;
-        Ok(())
-    }
-
-    /// Rebuild the derived tables if events, catalog, calendar or rules changed since
-    /// they were built. Returns true when a rebuild happened.
-    pub async fn ensure_facts(&self) -> Result<bool, WarehouseError> {
-        let fresh = self.facts_fresh().await?;
-        if fresh {
-            return Ok(false);
-        }
-        self.rebuild_facts().await?;
-        Ok(true)
     }
 }

@@ -1,0 +1,688 @@
+//! The derived tables `dossier_facts` and `dossier_states`, kept equal to a full
+//! derivation from `events` + catalog + calendar + rules at a cost that follows what a
+//! commit adds, not the size of the table.
+//!
+//! - Both tables are partitioned by [`PART`], the local month of the dossier's first
+//!   event. A commit re-derives the dossiers it touched (from all their stored events,
+//!   read from the months their events span) and rewrites only the partitions those
+//!   dossiers were in or move to (Delta `replaceWhere` on the partition column).
+//! - `facts_stamp.json` records the versions of `events`, `dossier_facts` and
+//!   `dossier_states` that agree. Readers open those versions
+//!   ([`Warehouse::stamped_versions`]), so a reader never sees facts that disagree with
+//!   the events they are read with, even while a commit or a rebuild is under way.
+//! - When the facts lag behind `events` (a chunked file ingest, a crash between the
+//!   events commit and the facts commit), [`Warehouse::ensure_facts`] catches up from the
+//!   files added to `events` since the stamped version; a change of catalog, calendar,
+//!   rules or layout rebuilds everything, streaming (events sorted by dossier with a
+//!   bounded, spilling sort), so memory does not follow the table.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::common::JoinType;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{col, lit, DataFrame, SessionConfig, SessionContext};
+use deltalake::protocol::SaveMode;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{self, events_from_batches, month_of, Event};
+use crate::facts::{DossierFacts, StateRow};
+use crate::store::{
+    facts_batch, facts_schema, states_batch, states_schema, Commit, Warehouse, DOSSIER_FACTS,
+    DOSSIER_STATES, EVENTS, PART, PROCEDURES,
+};
+use crate::WarehouseError;
+
+/// Version of the derived tables' layout; a stamp of another layout means "rebuild".
+const LAYOUT: u32 = 2;
+
+/// A catch-up that would re-derive more than this share of the events rebuilds instead.
+const CATCH_UP_MAX_SHARE: f64 = 0.25;
+
+/// Dossiers derived and written per commit of a full rebuild.
+const REBUILD_FLUSH_DOSSIERS: usize = 200_000;
+
+/// Memory of the sort of a full rebuild (it spills to disk beyond this).
+const REBUILD_SORT_MEMORY: usize = 512 << 20;
+
+/// Which inputs the derived tables were computed from, and which versions agree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FactsStamp {
+    pub events_version: Option<u64>,
+    pub procedures_version: Option<u64>,
+    pub calendar: String,
+    pub rules: String,
+    /// Dossiers and state segments written by the last update.
+    pub dossiers: usize,
+    pub states: usize,
+    #[serde(default)]
+    pub facts_version: Option<u64>,
+    #[serde(default)]
+    pub states_version: Option<u64>,
+    #[serde(default)]
+    pub layout: u32,
+}
+
+impl FactsStamp {
+    fn same_inputs_but_events(&self, other: &FactsStamp) -> bool {
+        self.procedures_version == other.procedures_version
+            && self.calendar == other.calendar
+            && self.rules == other.rules
+            && self.layout == other.layout
+    }
+}
+
+/// Deterministic months from `a` to `b` (`YYYY-MM`, inclusive).
+fn months_between(a: &str, b: &str) -> Vec<String> {
+    let parse = |m: &str| -> Option<(i32, u32)> {
+        let (y, mo) = m.split_once('-')?;
+        Some((y.parse().ok()?, mo.parse().ok()?))
+    };
+    let (Some((mut y, mut m)), Some(end)) = (parse(a), parse(b)) else {
+        return vec![a.to_string(), b.to_string()];
+    };
+    let mut out = Vec::new();
+    while (y, m) <= end {
+        out.push(format!("{y:04}-{m:02}"));
+        m += 1;
+        if m > 12 {
+            m = 1;
+            y += 1;
+        }
+    }
+    out
+}
+
+fn in_list(column: &str, values: &BTreeSet<String>) -> datafusion::prelude::Expr {
+    col(column).in_list(values.iter().map(|v| lit(v.as_str())).collect(), false)
+}
+
+/// The ids as a one-column table (`touched_id`), for semi and anti joins.
+fn ids_frame(ctx: &SessionContext, ids: &HashSet<String>) -> Result<DataFrame, WarehouseError> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "touched_id",
+        DataType::Utf8,
+        false,
+    )]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![Arc::new(StringArray::from(
+            ids.iter().map(String::as_str).collect::<Vec<_>>(),
+        ))],
+    )?;
+    Ok(ctx.read_batch(batch)?)
+}
+
+/// A data file of a local table: its URI is a `file://` URL or a plain path.
+fn local_path(uri: &str) -> Result<PathBuf, WarehouseError> {
+    if uri.starts_with('/') {
+        return Ok(PathBuf::from(uri));
+    }
+    url::Url::parse(uri)
+        .ok()
+        .and_then(|u| u.to_file_path().ok())
+        .ok_or_else(|| WarehouseError::Data(format!("not a local file: {uri}")))
+}
+
+impl Warehouse {
+    fn stamp_path(&self) -> PathBuf {
+        self.root().join("facts_stamp.json")
+    }
+
+    /// The stamp of the derived tables, if any.
+    pub fn read_stamp(&self) -> Option<FactsStamp> {
+        std::fs::read_to_string(self.stamp_path())
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+    }
+
+    pub(crate) fn write_stamp(&self, stamp: &FactsStamp) -> Result<(), WarehouseError> {
+        let text =
+            serde_json::to_string_pretty(stamp).map_err(|e| WarehouseError::Data(e.to_string()))?;
+        let tmp = self.stamp_path().with_extension("tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::File::open(&tmp)?.sync_all()?;
+        std::fs::rename(&tmp, self.stamp_path())?;
+        if let Ok(d) = std::fs::File::open(self.root()) {
+            d.sync_all()?;
+        }
+        Ok(())
+    }
+
+    /// The versions of `events`, `dossier_facts` and `dossier_states` that agree (from
+    /// the stamp), for readers; None before the first derivation.
+    pub fn stamped_versions(&self) -> Option<BTreeMap<String, i64>> {
+        let s = self.read_stamp().filter(|s| s.layout == LAYOUT)?;
+        let mut out = BTreeMap::new();
+        out.insert(EVENTS.to_string(), s.events_version? as i64);
+        out.insert(DOSSIER_FACTS.to_string(), s.facts_version? as i64);
+        out.insert(DOSSIER_STATES.to_string(), s.states_version? as i64);
+        Some(out)
+    }
+
+    async fn version_of(&self, name: &str) -> Result<Option<u64>, WarehouseError> {
+        Ok(self.open_table(name).await?.and_then(|t| t.version()))
+    }
+
+    async fn current_stamp(&self) -> Result<FactsStamp, WarehouseError> {
+        Ok(FactsStamp {
+            events_version: self.version_of(EVENTS).await?,
+            procedures_version: self.version_of(PROCEDURES).await?,
+            calendar: self.calendar.fingerprint(),
+            rules: self.config.rules_fingerprint(),
+            dossiers: 0,
+            states: 0,
+            facts_version: None,
+            states_version: None,
+            layout: LAYOUT,
+        })
+    }
+
+    /// Whether the derived tables are up to date with events, catalog, calendar and rules.
+    pub async fn facts_fresh(&self) -> Result<bool, WarehouseError> {
+        let cur = self.current_stamp().await?;
+        let (fv, sv) = (
+            self.version_of(DOSSIER_FACTS).await?,
+            self.version_of(DOSSIER_STATES).await?,
+        );
+        Ok(self.read_stamp().is_some_and(|s| {
+            s.events_version == cur.events_version
+                && s.same_inputs_but_events(&cur)
+                && s.facts_version.is_some()
+                && s.facts_version == fv
+                && s.states_version == sv
+        }))
+    }
+
+    /// Bring the derived tables up to date: nothing when fresh; a catch-up from the
+    /// events added since the stamp when only events changed (and not too many); else a
+    /// full rebuild. Returns true when anything was derived.
+    pub async fn ensure_facts(&self) -> Result<bool, WarehouseError> {
+        if self.facts_fresh().await? {
+            return Ok(false);
+        }
+        let cur = self.current_stamp().await?;
+        let stored = self.read_stamp();
+        if let Some(s) = &stored {
+            // events added since the stamp tell which dossiers to re-derive (also after a
+            // crash between the facts and the states commit of those events)
+            if s.same_inputs_but_events(&cur)
+                && s.facts_version.is_some()
+                && s.events_version != cur.events_version
+            {
+                if let Some(v) = s.events_version {
+                    if let Some((touched, months, rows)) = self.events_added_since(v).await? {
+                        let total = self.count_rows(EVENTS).await?;
+                        if (rows as f64) <= CATCH_UP_MAX_SHARE * total as f64 {
+                            tracing::info!(
+                                since = v,
+                                events = rows,
+                                dossiers = touched.len(),
+                                "derived facts catch up"
+                            );
+                            self.update_facts(&touched, &months, None).await?;
+                            return Ok(true);
+                        }
+                    }
+                }
+            }
+        }
+        self.rebuild_facts().await?;
+        Ok(true)
+    }
+
+    async fn count_rows(&self, name: &str) -> Result<u64, WarehouseError> {
+        let Some(t) = self.open_table(name).await? else {
+            return Ok(0);
+        };
+        let ctx = SessionContext::new();
+        t.update_datafusion_session(&ctx.state())?;
+        ctx.register_table(name, t.table_provider().await?)?;
+        let n = ctx.table(name).await?.count().await?;
+        Ok(n as u64)
+    }
+
+    /// The dossiers, months and number of the events in files added to `events` after
+    /// `version`; None when that version cannot be read (then: rebuild).
+    async fn events_added_since(
+        &self,
+        version: u64,
+    ) -> Result<Option<(HashSet<String>, BTreeSet<String>, u64)>, WarehouseError> {
+        let Some(now) = self.open_table(EVENTS).await? else {
+            return Ok(None);
+        };
+        let Ok(Some(then)) = self.open_table_at(EVENTS, version as i64).await else {
+            return Ok(None);
+        };
+        let old: HashSet<String> = then.get_file_uris()?.collect();
+        let added: Vec<PathBuf> = now
+            .get_file_uris()?
+            .filter(|u| !old.contains(u))
+            .map(|u| local_path(&u))
+            .collect::<Result<_, _>>()?;
+        let offset = self.calendar.offset_micros();
+        tokio::task::spawn_blocking(move || {
+            use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+            use datafusion::parquet::arrow::ProjectionMask;
+            let mut touched = HashSet::new();
+            let mut months = BTreeSet::new();
+            let mut rows = 0u64;
+            for path in added {
+                let file = std::fs::File::open(&path)?;
+                let b = ParquetRecordBatchReaderBuilder::try_new(file)
+                    .map_err(|e| WarehouseError::Data(e.to_string()))?;
+                let mask = ProjectionMask::columns(b.parquet_schema(), ["dossier_id", "at"]);
+                for batch in b
+                    .with_projection(mask)
+                    .build()
+                    .map_err(|e| WarehouseError::Data(e.to_string()))?
+                {
+                    let batch = batch?;
+                    let ids = event::string_col(&batch, "dossier_id")?;
+                    let at = event::ts_col(&batch, "at")?;
+                    rows += batch.num_rows() as u64;
+                    for i in 0..batch.num_rows() {
+                        if !ids.is_null(i) {
+                            touched.insert(ids.value(i).to_string());
+                        }
+                        months.insert(month_of(at.value(i), offset));
+                    }
+                }
+            }
+            Ok::<_, WarehouseError>(Some((touched, months, rows)))
+        })
+        .await
+        .map_err(|e| WarehouseError::Data(e.to_string()))?
+    }
+
+    /// Re-derive the dossiers in `touched` from all their stored events and rewrite only
+    /// the partitions they were in or move to. `months` are the local months of the
+    /// events just added for them (their older events are found from the stored facts);
+    /// `known`, when given, is every stored event of the touched dossiers (the first
+    /// commit into an empty table), which saves reading them back. Equal to a full
+    /// rebuild (tested).
+    pub async fn update_facts(
+        &self,
+        touched: &HashSet<String>,
+        months: &BTreeSet<String>,
+        known: Option<&[Event]>,
+    ) -> Result<FactsStamp, WarehouseError> {
+        let mut stamp = self.current_stamp().await?;
+        let events_table = match known {
+            Some(_) => None,
+            None => self.open_table(EVENTS).await?,
+        };
+        // the stamp must name the events version read, whatever is committed meanwhile
+        if let Some(t) = &events_table {
+            stamp.events_version = t.version();
+        }
+        let catalog = self.catalog().await?;
+        let ctx = SessionContext::new();
+        let ids = ids_frame(&ctx, touched)?;
+        let offset = self.calendar.offset_micros();
+
+        // 1. where the touched dossiers are now, and the months of their stored events
+        let mut old_parts = BTreeSet::new();
+        let mut months = months.clone();
+        if let Some(t) = self.open_table(DOSSIER_FACTS).await? {
+            t.update_datafusion_session(&ctx.state())?;
+            ctx.register_table(DOSSIER_FACTS, t.table_provider().await?)?;
+            let df = ctx
+                .table(DOSSIER_FACTS)
+                .await?
+                .select_columns(&["dossier_id", "first_event_at", "last_event_at"])?
+                .join(
+                    ids.clone(),
+                    JoinType::LeftSemi,
+                    &["dossier_id"],
+                    &["touched_id"],
+                    None,
+                )?;
+            for b in df.collect().await? {
+                let first = event::ts_col(&b, "first_event_at")?;
+                let last = event::ts_col(&b, "last_event_at")?;
+                for i in 0..b.num_rows() {
+                    let (a, z) = (
+                        month_of(first.value(i), offset),
+                        month_of(last.value(i), offset),
+                    );
+                    months.extend(months_between(&a, &z));
+                    old_parts.insert(a);
+                }
+            }
+        }
+
+        // after a crash between the facts and the states commit, `dossier_states` may
+        // still hold a touched dossier in a partition the facts no longer name
+        let stamped = self.read_stamp();
+        let states_behind = stamped.as_ref().and_then(|s| s.states_version)
+            != self.version_of(DOSSIER_STATES).await?
+            || stamped.as_ref().and_then(|s| s.facts_version)
+                != self.version_of(DOSSIER_FACTS).await?;
+        if states_behind {
+            if let Some(t) = self.open_table(DOSSIER_STATES).await? {
+                t.update_datafusion_session(&ctx.state())?;
+                ctx.register_table("states_parts_lookup", t.table_provider().await?)?;
+                let df = ctx
+                    .table("states_parts_lookup")
+                    .await?
+                    .join(
+                        ids.clone(),
+                        JoinType::LeftSemi,
+                        &["dossier_id"],
+                        &["touched_id"],
+                        None,
+                    )?
+                    .select_columns(&[PART])?
+                    .distinct()?;
+                for b in df.collect().await? {
+                    let p = event::string_col(&b, PART)?;
+                    for i in 0..b.num_rows() {
+                        old_parts.insert(p.value(i).to_string());
+                    }
+                }
+            }
+        }
+
+        // 2. every stored event of the touched dossiers, from those months only
+        let mut events = Vec::new();
+        if let Some(t) = events_table {
+            t.update_datafusion_session(&ctx.state())?;
+            ctx.register_table(EVENTS, t.table_provider().await?)?;
+            let df = ctx
+                .table(EVENTS)
+                .await?
+                .filter(in_list("month", &months))?
+                .join(
+                    ids.clone(),
+                    JoinType::LeftSemi,
+                    &["dossier_id"],
+                    &["touched_id"],
+                    None,
+                )?;
+            events = events_from_batches(&df.collect().await?)?;
+        }
+
+        // 3. derive
+        let deriver = crate::facts::Deriver {
+            calendar: &self.calendar,
+            rules: &self.config.rules,
+            catalog: &catalog,
+        };
+        let (facts, states) = deriver.derive_all(known.unwrap_or(&events));
+        let mut parts = old_parts;
+        parts.extend(
+            facts
+                .iter()
+                .map(|f| crate::store::part_of(f.first_event_at, offset)),
+        );
+
+        // 4. rewrite those partitions: their other dossiers as they were, plus these
+        let (fv, sv) = self
+            .replace_parts(&ctx, &ids, &parts, &facts, &states)
+            .await?;
+        stamp.facts_version = fv;
+        stamp.states_version = sv;
+        stamp.dossiers = facts.len();
+        stamp.states = states.len();
+        self.write_stamp(&stamp)?;
+        tracing::info!(
+            touched = touched.len(),
+            partitions = parts.len(),
+            "dossier facts updated"
+        );
+        Ok(stamp)
+    }
+
+    /// Overwrite partitions `parts` of both derived tables with their rows of dossiers
+    /// not in `ids` plus `facts`/`states`. Returns the new versions.
+    async fn replace_parts(
+        &self,
+        ctx: &SessionContext,
+        ids: &DataFrame,
+        parts: &BTreeSet<String>,
+        facts: &[DossierFacts],
+        states: &[StateRow],
+    ) -> Result<(Option<u64>, Option<u64>), WarehouseError> {
+        let offset = self.calendar.offset_micros();
+        let part_of: HashMap<&str, String> = facts
+            .iter()
+            .map(|f| {
+                (
+                    f.dossier_id.as_str(),
+                    crate::store::part_of(f.first_event_at, offset),
+                )
+            })
+            .collect();
+        let new_facts = facts_batch(facts, offset)?;
+        let new_states = states_batch(states, &part_of)?;
+        let mut versions = Vec::new();
+        for (name, schema, new) in [
+            (DOSSIER_FACTS, facts_schema(), new_facts),
+            (DOSSIER_STATES, states_schema(), new_states),
+        ] {
+            let table = self.open_table(name).await?;
+            let Some(table) = table else {
+                let v = self
+                    .commit(
+                        name,
+                        vec![new],
+                        Commit {
+                            mode: SaveMode::Overwrite,
+                            partitions: &[PART],
+                            ..Commit::default()
+                        },
+                    )
+                    .await?;
+                versions.push(Some(v));
+                continue;
+            };
+            if parts.is_empty() {
+                versions.push(table.version());
+                continue;
+            }
+            table.update_datafusion_session(&ctx.state())?;
+            let name_in_ctx = format!("{name}_parts");
+            if ctx.table_exist(&name_in_ctx)? {
+                ctx.deregister_table(&name_in_ctx)?;
+            }
+            ctx.register_table(&name_in_ctx, table.table_provider().await?)?;
+            let kept = ctx
+                .table(&name_in_ctx)
+                .await?
+                .filter(in_list(PART, parts))?
+                .join(
+                    ids.clone(),
+                    JoinType::LeftAnti,
+                    &["dossier_id"],
+                    &["touched_id"],
+                    None,
+                )?
+                .collect()
+                .await?;
+            let mut batches = kept
+                .iter()
+                .map(|b| conform(b, &schema))
+                .collect::<Result<Vec<_>, _>>()?;
+            batches.push(new);
+            let v = self
+                .commit(
+                    name,
+                    batches,
+                    Commit {
+                        mode: SaveMode::Overwrite,
+                        partitions: &[PART],
+                        replace_where: Some(in_list(PART, parts)),
+                        ..Commit::default()
+                    },
+                )
+                .await?;
+            versions.push(Some(v));
+        }
+        Ok((versions[0], versions[1]))
+    }
+
+    /// Rebuild `dossier_facts` and `dossier_states` from all events. Streaming: the
+    /// events are read sorted by dossier through a sort that spills to disk beyond a
+    /// fixed memory, and the facts are written in several commits (readers keep
+    /// reading the stamped versions until the stamp names the new ones).
+    pub async fn rebuild_facts(&self) -> Result<FactsStamp, WarehouseError> {
+        let mut stamp = self.current_stamp().await?;
+        let catalog = self.catalog().await?;
+        let deriver = crate::facts::Deriver {
+            calendar: &self.calendar,
+            rules: &self.config.rules,
+            catalog: &catalog,
+        };
+        // one sorter that spills its share of a fixed pool to disk
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(
+                datafusion::execution::memory_pool::FairSpillPool::new(REBUILD_SORT_MEMORY),
+            ))
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(
+            SessionConfig::new().with_target_partitions(1),
+            runtime,
+        );
+        let mut written = Written::default();
+        if let Some(t) = self.open_table(EVENTS).await? {
+            stamp.events_version = t.version();
+            t.update_datafusion_session(&ctx.state())?;
+            ctx.register_table(EVENTS, t.table_provider().await?)?;
+            let mut stream = ctx
+                .table(EVENTS)
+                .await?
+                .filter(col("dossier_id").is_not_null())?
+                .sort(vec![col("dossier_id").sort(true, false)])?
+                .execute_stream()
+                .await?;
+            // events of whole dossiers, derived in groups
+            let mut group: Vec<Event> = Vec::new();
+            let mut facts = Vec::new();
+            let mut states = Vec::new();
+            while let Some(b) = stream.next().await {
+                for e in events_from_batches(&[b?])? {
+                    let boundary = group.len() >= 50_000
+                        && group.last().and_then(|l| l.dossier_id.as_deref())
+                            != e.dossier_id.as_deref();
+                    if boundary {
+                        let (f, s) = deriver.derive_all(&group);
+                        facts.extend(f);
+                        states.extend(s);
+                        group.clear();
+                        if facts.len() >= REBUILD_FLUSH_DOSSIERS {
+                            self.rebuild_write(&mut written, &facts, &states).await?;
+                            facts.clear();
+                            states.clear();
+                        }
+                    }
+                    group.push(e);
+                }
+            }
+            let (f, s) = deriver.derive_all(&group);
+            facts.extend(f);
+            states.extend(s);
+            self.rebuild_write(&mut written, &facts, &states).await?;
+        } else {
+            self.rebuild_write(&mut written, &[], &[]).await?;
+        }
+        stamp.facts_version = written.facts;
+        stamp.states_version = written.states;
+        stamp.dossiers = written.dossiers;
+        stamp.states = written.segments;
+        self.write_stamp(&stamp)?;
+        tracing::info!(
+            dossiers = stamp.dossiers,
+            states = stamp.states,
+            "dossier facts rebuilt"
+        );
+        Ok(stamp)
+    }
+
+    /// One commit of a rebuild: the first replaces the tables (and their layout), the
+    /// others append.
+    async fn rebuild_write(
+        &self,
+        written: &mut Written,
+        facts: &[DossierFacts],
+        states: &[StateRow],
+    ) -> Result<(), WarehouseError> {
+        if written.facts.is_some() && facts.is_empty() && states.is_empty() {
+            return Ok(());
+        }
+        let offset = self.calendar.offset_micros();
+        let part_of: HashMap<&str, String> = facts
+            .iter()
+            .map(|f| {
+                (
+                    f.dossier_id.as_str(),
+                    crate::store::part_of(f.first_event_at, offset),
+                )
+            })
+            .collect();
+        let first = written.facts.is_none();
+        let how = || Commit {
+            mode: if first {
+                SaveMode::Overwrite
+            } else {
+                SaveMode::Append
+            },
+            partitions: &[PART],
+            overwrite_schema: first,
+            ..Commit::default()
+        };
+        written.facts = Some(
+            self.commit(DOSSIER_FACTS, vec![facts_batch(facts, offset)?], how())
+                .await?,
+        );
+        written.states = Some(
+            self.commit(DOSSIER_STATES, vec![states_batch(states, &part_of)?], how())
+                .await?,
+        );
+        written.dossiers += facts.len();
+        written.segments += states.len();
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct Written {
+    facts: Option<u64>,
+    states: Option<u64>,
+    dossiers: usize,
+    segments: usize,
+}
+
+/// Cast a batch read back through DataFusion (string views etc.) to a table's schema.
+fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, WarehouseError> {
+    let cols = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let c = b
+                .column_by_name(f.name())
+                .ok_or_else(|| WarehouseError::Data(format!("missing column {}", f.name())))?;
+            Ok(datafusion::arrow::compute::cast(c, f.data_type())?)
+        })
+        .collect::<Result<Vec<_>, WarehouseError>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), cols)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::months_between;
+
+    #[test]
+    fn months_between_spans_years() {
+        assert_eq!(
+            months_between("2025-11", "2026-02"),
+            vec!["2025-11", "2025-12", "2026-01", "2026-02"]
+        );
+        assert_eq!(months_between("2026-03", "2026-03"), vec!["2026-03"]);
+        assert!(months_between("2026-04", "2026-03").is_empty());
+    }
+}
