@@ -76,7 +76,13 @@ def split_by_time(src, base, inc, share):
     return nb, ni, first.decode() if first else None
 
 
+CONFIG = ""
+
+
 def ingest(b, data, path, fmt="canonical"):
+    if CONFIG and not (Path(data) / "config.toml").exists():
+        Path(data).mkdir(parents=True, exist_ok=True)
+        (Path(data) / "config.toml").write_text(CONFIG)
     secs, rss, out = R.run_measured([b, "--data", str(data), "ingest", "--format", fmt, str(path)])
     c = json.loads(out)
     lines = c["accepted"] + c["duplicates"] + c["quarantined"]
@@ -125,6 +131,12 @@ def push(b, data, path, lines_per_body, clients):
             "ack_p99": p99, "server_peak_rss": rss, "errors": errors}
 
 
+def ingest_config(data):
+    if CONFIG:
+        Path(data).mkdir(parents=True, exist_ok=True)
+        (Path(data) / "config.toml").write_text(CONFIG)
+
+
 def duck_convert(src, out):
     import duckdb
     con = duckdb.connect()
@@ -154,6 +166,7 @@ def bench_size(args, n, work, res, save):
     (work / "duck.parquet").unlink()
 
     data = work / "data"
+    ingest_config(data)
     R.run_measured([b, "--data", str(data), "ingest", "--format", "procedures", str(gen / "procedures.csv")])
     R.log(f"[{R.size_label(n)}] file ingest of the base")
     res["file_ingest"] = ingest(b, data, base)
@@ -165,6 +178,7 @@ def bench_size(args, n, work, res, save):
     R.log(f"[{R.size_label(n)}] increment into the warehouse")
     res["increment_into_full"] = ingest(b, data, inc)
     empty = work / "empty"
+    ingest_config(empty)
     R.run_measured([b, "--data", str(empty), "ingest", "--format", "procedures", str(gen / "procedures.csv")])
     R.log(f"[{R.size_label(n)}] increment into an empty warehouse")
     res["increment_into_empty"] = ingest(b, empty, inc)
@@ -207,6 +221,7 @@ def write(results, args, started):
     L = [f"# The write path at scale, {started:%Y-%m-%d %H:%M} UTC", "",
          f"Machine: {m['cpus']} cores ({m['cpu']}), {g(m['mem_bytes'])}; DuckDB {m['duckdb']}; "
          f"giamsat `{args.bin}` (release). {args.note}".rstrip(), "",
+         f"config.toml of every data directory: `{args.config or '(defaults)'}`.", "",
          f"Reproduce: `python3 bench/write_path.py --sizes {args.sizes}`. Data: `giamsat generate "
          "--seed 1`; the increment is the last days of events.ndjson holding "
          f"{args.increment:.0%} of its lines; the base is the rest.", "",
@@ -262,7 +277,9 @@ def main():
     ap.add_argument("--bin", default=str(R.ROOT / "target" / "release" / "giamsat"))
     ap.add_argument("--work", default=None)
     ap.add_argument("--increment", type=float, default=0.01, help="share of the lines in the increment")
-    ap.add_argument("--push-lines", type=int, default=2000, help="lines per HTTP push body")
+    ap.add_argument("--push-lines", type=int, default=10000, help="lines per HTTP push body")
+    ap.add_argument("--config", default="", help="TOML written to every data directory's config.toml "
+                    "(e.g. '[ingest]\\ndedup = \"month\"')")
     ap.add_argument("--parallel", type=int, default=4)
     ap.add_argument("--no-reports", action="store_true")
     ap.add_argument("--repeat", type=int, default=3)
@@ -270,6 +287,8 @@ def main():
     ap.add_argument("--dashboard-seconds", type=float, default=30)
     ap.add_argument("--note", default="")
     args = ap.parse_args()
+    global CONFIG
+    CONFIG = args.config.replace("\\n", "\n")
     started = dt.datetime.now(R.UTC)
     results = {"started": started.isoformat(), "machine": R.machine_info(), "args": vars(args), "sizes": []}
     base = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="giamsat-write-"))

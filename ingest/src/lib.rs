@@ -311,6 +311,7 @@ pub async fn commit_batches_with(
     derive: Derive,
 ) -> Result<Vec<IngestCounts>, IngestError> {
     use giamsat_warehouse::store::{EVENTS, QUARANTINE};
+    let t0 = std::time::Instant::now();
     let events_were_empty = wh.open_table(EVENTS).await?.is_none();
     let facts_fresh = derive == Derive::Now && wh.facts_fresh().await?;
     // which batches were committed before (their keys), and the keys to look up
@@ -343,6 +344,7 @@ pub async fn commit_batches_with(
             .await?
     };
     drop(wanted);
+    let t_dedup = t0.elapsed();
     let mut fresh = Vec::new();
     let mut quarantine = Vec::new();
     let mut keys = Vec::new();
@@ -381,6 +383,7 @@ pub async fn commit_batches_with(
     drop(seen);
     wh.append_quarantine(&quarantine, &keys).await?;
     wh.append_events(&fresh, &keys).await?;
+    let t_append = t0.elapsed();
     if !fresh.is_empty() && derive == Derive::Now {
         if facts_fresh {
             let touched: HashSet<String> =
@@ -395,6 +398,13 @@ pub async fn commit_batches_with(
             wh.ensure_facts().await?;
         }
     }
+    tracing::debug!(
+        events = fresh.len(),
+        dedup_ms = t_dedup.as_millis() as u64,
+        append_ms = (t_append - t_dedup).as_millis() as u64,
+        facts_ms = (t0.elapsed() - t_append).as_millis() as u64,
+        "commit"
+    );
     Ok(counts)
 }
 

@@ -127,7 +127,7 @@ pub struct IngestConfig {
 impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
-            chunk_lines: 250_000,
+            chunk_lines: 100_000,
             chunk_bytes: 64 << 20,
             dedup: DedupScope::Table,
             vacuum_retention_hours: 7 * 24,

@@ -43,11 +43,14 @@ const LAYOUT: u32 = 2;
 /// A catch-up that would re-derive more than this share of the events rebuilds instead.
 const CATCH_UP_MAX_SHARE: f64 = 0.25;
 
+/// Up to this many touched dossiers are looked up with an `IN` filter on the scan.
+const ID_FILTER_MAX: usize = 1_000;
+
 /// Dossiers derived and written per commit of a full rebuild.
-const REBUILD_FLUSH_DOSSIERS: usize = 200_000;
+const REBUILD_FLUSH_DOSSIERS: usize = 100_000;
 
 /// Memory of the sort of a full rebuild (it spills to disk beyond this).
-const REBUILD_SORT_MEMORY: usize = 512 << 20;
+const REBUILD_SORT_MEMORY: usize = 256 << 20;
 
 /// Which inputs the derived tables were computed from, and which versions agree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -311,6 +314,7 @@ impl Warehouse {
         months: &BTreeSet<String>,
         known: Option<&[Event]>,
     ) -> Result<FactsStamp, WarehouseError> {
+        let t0 = std::time::Instant::now();
         let mut stamp = self.current_stamp().await?;
         let events_table = match known {
             Some(_) => None,
@@ -321,8 +325,29 @@ impl Warehouse {
             stamp.events_version = t.version();
         }
         let catalog = self.catalog().await?;
-        let ctx = SessionContext::new();
+        // filters evaluated while decoding: the id column first, the rest only for hits
+        let mut config = SessionConfig::new().with_target_partitions(2);
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        config.options_mut().execution.parquet.reorder_filters = true;
+        let ctx = SessionContext::new_with_config(config);
         let ids = ids_frame(&ctx, touched)?;
+        // a few thousand ids (a push) as a filter on the scan, more as a semi join
+        let by_id = |df: DataFrame| -> Result<DataFrame, WarehouseError> {
+            Ok(if touched.len() <= ID_FILTER_MAX {
+                df.filter(
+                    col("dossier_id")
+                        .in_list(touched.iter().map(|d| lit(d.as_str())).collect(), false),
+                )?
+            } else {
+                df.join(
+                    ids.clone(),
+                    JoinType::LeftSemi,
+                    &["dossier_id"],
+                    &["touched_id"],
+                    None,
+                )?
+            })
+        };
         let offset = self.calendar.offset_micros();
 
         // 1. where the touched dossiers are now, and the months of their stored events
@@ -331,17 +356,11 @@ impl Warehouse {
         if let Some(t) = self.open_table(DOSSIER_FACTS).await? {
             t.update_datafusion_session(&ctx.state())?;
             ctx.register_table(DOSSIER_FACTS, t.table_provider().await?)?;
-            let df = ctx
-                .table(DOSSIER_FACTS)
-                .await?
-                .select_columns(&["dossier_id", "first_event_at", "last_event_at"])?
-                .join(
-                    ids.clone(),
-                    JoinType::LeftSemi,
-                    &["dossier_id"],
-                    &["touched_id"],
-                    None,
-                )?;
+            let df = by_id(ctx.table(DOSSIER_FACTS).await?)?.select_columns(&[
+                "dossier_id",
+                "first_event_at",
+                "last_event_at",
+            ])?;
             for b in df.collect().await? {
                 let first = event::ts_col(&b, "first_event_at")?;
                 let last = event::ts_col(&b, "last_event_at")?;
@@ -388,25 +407,17 @@ impl Warehouse {
             }
         }
 
+        tracing::debug!(ms = t0.elapsed().as_millis() as u64, "facts looked up");
         // 2. every stored event of the touched dossiers, from those months only
         let mut events = Vec::new();
         if let Some(t) = events_table {
             t.update_datafusion_session(&ctx.state())?;
             ctx.register_table(EVENTS, t.table_provider().await?)?;
-            let df = ctx
-                .table(EVENTS)
-                .await?
-                .filter(in_list("month", &months))?
-                .join(
-                    ids.clone(),
-                    JoinType::LeftSemi,
-                    &["dossier_id"],
-                    &["touched_id"],
-                    None,
-                )?;
+            let df = by_id(ctx.table(EVENTS).await?.filter(in_list("month", &months))?)?;
             events = events_from_batches(&df.collect().await?)?;
         }
 
+        let t_read = t0.elapsed();
         // 3. derive
         let deriver = crate::facts::Deriver {
             calendar: &self.calendar,
@@ -433,6 +444,8 @@ impl Warehouse {
         tracing::info!(
             touched = touched.len(),
             partitions = parts.len(),
+            read_ms = t_read.as_millis() as u64,
+            total_ms = t0.elapsed().as_millis() as u64,
             "dossier facts updated"
         );
         Ok(stamp)
