@@ -451,16 +451,13 @@ impl Warehouse {
         Ok(stamp)
     }
 
-    /// Overwrite partitions `parts` of both derived tables with their rows of dossiers
-    /// not in `ids` plus `facts`/`states`. Returns the new versions.
-    async fn replace_parts(
+    /// The rows of `dossier_facts` and `dossier_states` for these derived dossiers, each
+    /// in its dossier's partition.
+    fn derived_batches(
         &self,
-        ctx: &SessionContext,
-        ids: &DataFrame,
-        parts: &BTreeSet<String>,
         facts: &[DossierFacts],
         states: &[StateRow],
-    ) -> Result<(Option<u64>, Option<u64>), WarehouseError> {
+    ) -> Result<(RecordBatch, RecordBatch), WarehouseError> {
         let offset = self.calendar.offset_micros();
         let part_of: HashMap<&str, String> = facts
             .iter()
@@ -471,8 +468,20 @@ impl Warehouse {
                 )
             })
             .collect();
-        let new_facts = facts_batch(facts, offset)?;
-        let new_states = states_batch(states, &part_of)?;
+        Ok((facts_batch(facts, offset)?, states_batch(states, &part_of)?))
+    }
+
+    /// Overwrite partitions `parts` of both derived tables with their rows of dossiers
+    /// not in `ids` plus `facts`/`states`. Returns the new versions.
+    async fn replace_parts(
+        &self,
+        ctx: &SessionContext,
+        ids: &DataFrame,
+        parts: &BTreeSet<String>,
+        facts: &[DossierFacts],
+        states: &[StateRow],
+    ) -> Result<(Option<u64>, Option<u64>), WarehouseError> {
+        let (new_facts, new_states) = self.derived_batches(facts, states)?;
         let mut versions = Vec::new();
         for (name, schema, new) in [
             (DOSSIER_FACTS, facts_schema(), new_facts),
@@ -627,16 +636,7 @@ impl Warehouse {
         if written.facts.is_some() && facts.is_empty() && states.is_empty() {
             return Ok(());
         }
-        let offset = self.calendar.offset_micros();
-        let part_of: HashMap<&str, String> = facts
-            .iter()
-            .map(|f| {
-                (
-                    f.dossier_id.as_str(),
-                    crate::store::part_of(f.first_event_at, offset),
-                )
-            })
-            .collect();
+        let (facts_rows, states_rows) = self.derived_batches(facts, states)?;
         let first = written.facts.is_none();
         let how = || Commit {
             mode: if first {
@@ -648,12 +648,9 @@ impl Warehouse {
             overwrite_schema: first,
             ..Commit::default()
         };
-        written.facts = Some(
-            self.commit(DOSSIER_FACTS, vec![facts_batch(facts, offset)?], how())
-                .await?,
-        );
+        written.facts = Some(self.commit(DOSSIER_FACTS, vec![facts_rows], how()).await?);
         written.states = Some(
-            self.commit(DOSSIER_STATES, vec![states_batch(states, &part_of)?], how())
+            self.commit(DOSSIER_STATES, vec![states_rows], how())
                 .await?,
         );
         written.dossiers += facts.len();
