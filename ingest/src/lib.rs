@@ -476,18 +476,6 @@ pub async fn replay_quarantine(
     })
 }
 
-/// The idempotency key of a file batch: checksum of the format, source and bytes.
-pub fn batch_key(format: &Format, source: Option<&str>, inputs: &[Input]) -> String {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    h.update(format!("{format:?}|{source:?}").as_bytes());
-    for i in inputs {
-        h.update((i.bytes.len() as u64).to_le_bytes());
-        h.update(&i.bytes);
-    }
-    hex::encode(&h.finalize()[..16])
-}
-
 /// Ingest files of one format into the warehouse.
 pub async fn ingest_paths(
     wh: &Warehouse,
@@ -508,10 +496,7 @@ pub async fn ingest_paths_with(
     progress: &(dyn Fn(Step) + Sync),
 ) -> Result<IngestCounts, IngestError> {
     match format {
-        Format::Procedures => {
-            let inputs = read_inputs(paths)?;
-            ingest_inputs_with(wh, format, default_source, inputs, progress).await
-        }
+        Format::Procedures => ingest_procedures(wh, paths).await,
         _ => {
             let limits = stream::ChunkLimits::of(wh);
             stream::ingest_files(wh, format, default_source, paths, limits, progress).await
@@ -519,80 +504,24 @@ pub async fn ingest_paths_with(
     }
 }
 
-/// Ingest inputs already in memory (files or an HTTP body) as one batch, reporting
-/// progress.
-pub async fn ingest_inputs_with(
-    wh: &Warehouse,
-    format: &Format,
-    default_source: Option<&str>,
-    inputs: Vec<Input>,
-    progress: &(dyn Fn(Step) + Sync),
-) -> Result<IngestCounts, IngestError> {
-    let total: u64 = inputs.iter().map(|i| i.bytes.len() as u64).sum();
-    let key = Some(batch_key(format, default_source, &inputs));
-    let one = |events, quarantine| async {
-        progress(Step::Committing);
-        let counts = commit_batches(
-            wh,
-            vec![Batch {
-                events,
-                quarantine,
-                key: key.clone(),
-            }],
-        )
-        .await?;
-        Ok::<IngestCounts, IngestError>(counts.into_iter().next().unwrap_or_default())
-    };
-    match format {
-        Format::Canonical => {
-            let (good, bad) = parse_canonical_with(&inputs, default_source, progress);
-            tracing::info!(
-                good = good.len(),
-                bad = bad.len(),
-                "parsed canonical events"
-            );
-            one(good, bad).await
-        }
-        Format::Csv(profile) => {
-            let (good, bad) = csvprofile::parse(&inputs, profile, default_source)?;
-            progress(Step::Parsed(total));
-            tracing::info!(good = good.len(), bad = bad.len(), "parsed csv rows");
-            one(good, bad).await
-        }
-        Format::Dvcqg => {
-            let source = default_source.unwrap_or("dvcqg");
-            if !canonical::valid_source(source) {
-                return Err(IngestError::Input(format!(
-                    "--source không hợp lệ: {source:?}"
-                )));
-            }
-            let (good, bad) = dvcqg::parse(&inputs, source);
-            progress(Step::Parsed(total));
-            tracing::info!(
-                good = good.len(),
-                bad = bad.len(),
-                "converted dvcqg records"
-            );
-            one(good, bad).await
-        }
-        Format::Procedures => {
-            let mut rows = Vec::new();
-            let mut bad = Vec::new();
-            for input in &inputs {
-                let (r, b) = procedures::parse(input)?;
-                rows.extend(r);
-                bad.extend(b);
-            }
-            wh.append_quarantine(&bad, &[]).await?;
-            let n = wh.upsert_procedures(&rows).await?;
-            wh.ensure_facts().await?;
-            Ok(IngestCounts {
-                accepted: n as u64,
-                duplicates: 0,
-                quarantined: bad.len() as u64,
-            })
-        }
+/// Merge procedure catalog files into the catalog (they are small: read whole); bad rows
+/// are quarantined; the derived facts follow the new catalog.
+async fn ingest_procedures(wh: &Warehouse, paths: &[PathBuf]) -> Result<IngestCounts, IngestError> {
+    let mut rows = Vec::new();
+    let mut bad = Vec::new();
+    for input in &read_inputs(paths)? {
+        let (r, b) = procedures::parse(input)?;
+        rows.extend(r);
+        bad.extend(b);
     }
+    wh.append_quarantine(&bad, &[]).await?;
+    let n = wh.upsert_procedures(&rows).await?;
+    wh.ensure_facts().await?;
+    Ok(IngestCounts {
+        accepted: n as u64,
+        duplicates: 0,
+        quarantined: bad.len() as u64,
+    })
 }
 
 #[cfg(test)]
