@@ -632,18 +632,17 @@ impl Warehouse {
         let ctx = SessionContext::new();
         table.update_datafusion_session(&ctx.state())?;
         ctx.register_table(EVENTS, table.table_provider().await?)?;
-        let mut df = ctx
-            .table(EVENTS)
-            .await?
-            .select_columns(&["source", "event_id"])?;
+        let mut df = ctx.table(EVENTS).await?;
         if let Some(months) = months {
             use datafusion::prelude::{col, lit};
-            df = ctx.table(EVENTS).await?.filter(
+            df = df.filter(
                 col("month").in_list(months.iter().map(|m| lit(m.as_str())).collect(), false),
             )?;
-            df = df.select_columns(&["source", "event_id"])?;
         }
-        let mut stream = df.execute_stream().await?;
+        let mut stream = df
+            .select_columns(&["source", "event_id"])?
+            .execute_stream()
+            .await?;
         while let Some(b) = stream.next().await {
             let b = b?;
             let s = event::string_col(&b, "source")?;
