@@ -312,6 +312,9 @@ struct ReconArgs {
     kind: Option<String>,
     #[arg(long)]
     limit: Option<String>,
+    /// The next page of items: `next_cursor` of the previous answer.
+    #[arg(long)]
+    cursor: Option<String>,
     #[arg(long, default_value = "json")]
     format: String,
 }
@@ -596,6 +599,7 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 tolerance_seconds: a.tolerance_seconds,
                 kind: a.kind,
                 limit: a.limit,
+                cursor: a.cursor,
                 format: Some(a.format),
             };
             report!(

@@ -58,6 +58,10 @@ pub struct SqlConfig {
     /// Wall-clock limit of one report request (Biểu 06, 766, overview, alerts…); past it
     /// the work is stopped and the caller gets 408.
     pub report_timeout_seconds: f64,
+    /// Report requests computed at once; more wait their turn (in arrival order) rather
+    /// than share the cores and the memory pool with all the others (counted in their
+    /// time limit).
+    pub max_concurrent_reports: usize,
     /// Size and shape of one statement (`max_sql_bytes`, `max_depth`, …), checked
     /// before it is planned.
     #[serde(flatten)]
@@ -71,6 +75,7 @@ impl Default for SqlConfig {
             memory_mb: 1024,
             max_rows: 100_000,
             report_timeout_seconds: 120.0,
+            max_concurrent_reports: 4,
             limits: Default::default(),
         }
     }
@@ -164,6 +169,8 @@ pub struct AppState {
     /// Report answers (see [`CacheConfig`]); set with [`AppState::with_cache`].
     pub cache_config: CacheConfig,
     cache: ReportCache,
+    /// Admission of report requests ([`SqlConfig::max_concurrent_reports`]).
+    report_gate: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -206,6 +213,9 @@ impl AppState {
             jobs: std::sync::Mutex::new(Some(jobs)),
             tokens: tokens.into_iter().map(|t| (t.hash.clone(), t)).collect(),
             query_rt,
+            report_gate: Arc::new(tokio::sync::Semaphore::new(
+                sql.max_concurrent_reports.max(1),
+            )),
             sql,
         })
     }
@@ -454,7 +464,13 @@ where
     let ctx = state.session_for(p).await?;
     let st = state.clone();
     let limit = Duration::from_secs_f64(state.sql.report_timeout_seconds.max(0.1));
+    let gate = state.report_gate.clone();
     let r = on_query_rt(state, Some(limit), Panic::Internal, async move {
+        // the semaphore is fair: requests are computed in arrival order
+        let _turn = gate
+            .acquire_owned()
+            .await
+            .map_err(|e| ApiError::from(QueryError::Internal(e.to_string())))?;
         Ok(f(ctx, st, q).await?)
     })
     .await?;

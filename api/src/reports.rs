@@ -392,15 +392,9 @@ pub async fn overview(
     q: &OverviewQuery,
 ) -> Result<Overview, QueryError> {
     let oq = q.on_time_query();
-    let mut p = on_time_params(env, &oq)?;
-    let current = total_row(on_time::run(ctx, &env.calendar, &p).await?)?;
+    let p = on_time_params(env, &oq)?;
     let period = p.period.clone();
     let previous = period.previous();
-    let mut before = None;
-    if let Some(prev) = &previous {
-        p.period = prev.clone();
-        before = Some(total_row(on_time::run(ctx, &env.calendar, &p).await?)?);
-    }
     let ip = |period: Period| {
         index766::Params::new(
             period,
@@ -410,27 +404,54 @@ pub async fn overview(
             Unit::Total,
         )
     };
-    let index = index766::run(ctx, &env.calendar, &env.index766, &ip(period.clone())?)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| QueryError::BadInput("không tính được chỉ số 766".into()))?;
-    let index766_previous = match &previous {
-        Some(prev) => index766::run(ctx, &env.calendar, &env.index766, &ip(prev.clone())?)
-            .await?
-            .first()
-            .map(|i| i.total),
-        None => None,
-    };
     let mut ap = giamsat_queries::alerts::Params::new(now_in_calendar(&env.calendar));
     ap.portal_source = env.config.sync.portal_source.clone();
     ap.stale_after_hours = env.config.sync.stale_after_hours;
     ap.province = opt(&q.province);
     ap.commune = opt(&q.commune);
     ap.limit = 1;
-    let alerts = giamsat_queries::alerts::run(ctx, &env.calendar, &ap)
-        .await?
-        .summary;
+    let this_index = ip(period.clone())?;
+    let prev_index = previous.clone().map(ip).transpose()?;
+    let prev_on_time = previous.clone().map(|prev| {
+        let mut pp = p.clone();
+        pp.period = prev;
+        pp
+    });
+    // the sub-reports are independent: they run concurrently
+    let (current, before, index, index766_previous, alerts) = tokio::try_join!(
+        async { total_row(on_time::run(ctx, &env.calendar, &p).await?) },
+        async {
+            match &prev_on_time {
+                Some(pp) => Ok(Some(total_row(
+                    on_time::run(ctx, &env.calendar, pp).await?,
+                )?)),
+                None => Ok(None),
+            }
+        },
+        async {
+            index766::run(ctx, &env.calendar, &env.index766, &this_index)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| QueryError::BadInput("không tính được chỉ số 766".into()))
+        },
+        async {
+            match &prev_index {
+                Some(pi) => Ok(index766::run(ctx, &env.calendar, &env.index766, pi)
+                    .await?
+                    .first()
+                    .map(|i| i.total)),
+                None => Ok::<_, QueryError>(None),
+            }
+        },
+        async {
+            Ok::<_, QueryError>(
+                giamsat_queries::alerts::run(ctx, &env.calendar, &ap)
+                    .await?
+                    .summary,
+            )
+        },
+    )?;
     Ok(Overview {
         period,
         previous,
@@ -575,6 +596,8 @@ pub struct ReconQuery {
     pub kind: Option<String>,
     /// Items listed at most (default 1000; totals count all).
     pub limit: Option<String>,
+    /// The next page: `next_cursor` of the previous answer.
+    pub cursor: Option<String>,
     /// `json` (default) or `csv` (the items).
     pub format: Option<String>,
 }
@@ -609,6 +632,11 @@ pub fn recon_params(
     if let Some(l) = parse_usize("limit", &q.limit)? {
         p.limit = l;
     }
+    p.cursor = opt(&q.cursor);
+    p.kept = Some((
+        env.config.sync.portal_source.clone(),
+        env.config.sync.end_time_tolerance_seconds,
+    ));
     p.validate()?;
     Ok(p)
 }
@@ -658,7 +686,7 @@ pub async fn sources(
     q: &SourcesQuery,
 ) -> Result<Rendered, QueryError> {
     let p = sources_params(env, q)?;
-    json(&giamsat_queries::health::run(ctx, &p).await?)
+    json(&giamsat_queries::health::run_with(ctx, &env.calendar, &p).await?)
 }
 
 /// Query parameters of `GET /api/v1/data-quality` (and `giamsat report data-quality`).

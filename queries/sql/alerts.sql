@@ -11,38 +11,16 @@
 --   $3  stale_after_micros: a source is stale when $1 − its last event > $3
 --   $4  portal source code (the national portal, "dvcqg")
 --   $5  province code or NULL,  $6  commune code or NULL
+--
+-- The bodies of source_last and open_dossiers (the markers in braces) come from the events and the facts
+-- (alerts_source_last.sql, alerts_open_dossiers.sql: the definitions), or from what ingest
+-- keeps (alerts_open_kept.sql; the last event per source from queries::health_fast),
+-- chosen by queries::alerts.
 WITH source_last AS (
-    -- the last event instant of every source as of $1 (later events did not happen yet)
-    SELECT source, MAX(at) AS last_event_at
-    FROM events
-    WHERE at <= $1
-    GROUP BY source
+{source_last}
 ),
 open_dossiers AS (
-    -- counted, received by $1, not ended at $1; with the state segment containing $1
-    SELECT
-        f.dossier_id,
-        f.sources,
-        f.procedure_code,
-        f.procedure_name,
-        f.field_code,
-        f.agency_code,
-        f.agency_name,
-        f.province_code,
-        f.commune_code,
-        f.received_at,
-        s.due_at,
-        s.overdue_after
-    FROM dossier_facts f
-    JOIN dossier_states s
-        ON s.dossier_id = f.dossier_id
-       AND s.valid_from <= $1
-       AND (s.valid_to IS NULL OR s.valid_to > $1)
-    WHERE f.counted
-      AND f.received_at <= $1
-      AND (f.ended_at IS NULL OR f.ended_at > $1)
-      AND ($5 IS NULL OR f.province_code = $5)
-      AND ($6 IS NULL OR f.commune_code = $6)
+{open_dossiers}
 ),
 judged AS (
     SELECT

@@ -10,8 +10,7 @@
 //! underlying `overdue` kept.
 
 use datafusion::common::ScalarValue;
-use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::prelude::{col, lit, SessionContext};
+use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use giamsat_warehouse::facts::ALWAYS_OVERDUE;
@@ -22,6 +21,88 @@ use crate::QueryError;
 
 /// The SQL file, verbatim.
 pub const SQL: &str = include_str!("../sql/alerts.sql");
+/// The CTE bodies of [`SQL`] from the events and the facts (the definitions).
+pub const SOURCE_LAST_SQL: &str = include_str!("../sql/alerts_source_last.sql");
+pub const OPEN_DOSSIERS_SQL: &str = include_str!("../sql/alerts_open_dossiers.sql");
+/// The open dossiers from `open_states` (kept at ingest).
+pub const OPEN_KEPT_SQL: &str = include_str!("../sql/alerts_open_kept.sql");
+
+/// Where the two CTE bodies come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Events, facts and state segments.
+    Events,
+    /// What ingest keeps (`source_days`, `open_states`), where the session has it and
+    /// it gives the same rows.
+    Kept,
+}
+
+/// The statement and its extra parameters ($7…: the last event per source).
+async fn statement(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    p: &Params,
+    path: Path,
+) -> Result<(String, Vec<ScalarValue>), QueryError> {
+    let mut extra = Vec::new();
+    let (source_last, open) = match path {
+        Path::Events => (SOURCE_LAST_SQL.to_string(), OPEN_DOSSIERS_SQL),
+        Path::Kept => {
+            let open_kept = ctx.table_exist(giamsat_warehouse::open::OPEN_STATES)?
+                && no_end_after(ctx, p.as_of).await?;
+            let open = if open_kept {
+                OPEN_KEPT_SQL
+            } else {
+                OPEN_DOSSIERS_SQL
+            };
+            let source_last = if ctx.table_exist(giamsat_warehouse::health::SOURCE_DAYS)? {
+                let last = crate::health_fast::last_events(ctx, cal, p.as_of).await?;
+                if last.is_empty() {
+                    "SELECT CAST(NULL AS VARCHAR) AS source, \
+                     arrow_cast(NULL, 'Timestamp(Microsecond, Some(\"UTC\"))') AS last_event_at \
+                     WHERE false"
+                        .to_string()
+                } else {
+                    let rows: Vec<String> = (0..last.len())
+                        .map(|i| format!("(${}, ${})", 7 + 2 * i, 8 + 2 * i))
+                        .collect();
+                    for (src, at) in &last {
+                        extra.push(ScalarValue::Utf8(Some(src.clone())));
+                        extra.push(common::ts_param(Some(*at)));
+                    }
+                    format!(
+                        "SELECT column1 AS source, column2 AS last_event_at FROM (VALUES {}) v",
+                        rows.join(", ")
+                    )
+                }
+            } else {
+                SOURCE_LAST_SQL.to_string()
+            };
+            (source_last, open)
+        }
+    };
+    Ok((
+        SQL.replace("{source_last}", &source_last)
+            .replace("{open_dossiers}", open),
+        extra,
+    ))
+}
+
+/// Whether no dossier ended after `as_of` (then the dossiers in progress at `as_of` are
+/// exactly the ones not ended).
+async fn no_end_after(ctx: &SessionContext, as_of: i64) -> Result<bool, QueryError> {
+    let b = ctx
+        .sql("SELECT COUNT(*) AS n FROM dossier_facts WHERE ended_at > $1")
+        .await?
+        .with_param_values(vec![common::ts_param(Some(as_of))])?
+        .collect()
+        .await?;
+    let mut n = 0;
+    for batch in &b {
+        n += Cols(batch).ints("n")?.or_zero(0);
+    }
+    Ok(n == 0)
+}
 
 /// Default `due_within_hours` (working hours).
 pub const DEFAULT_DUE_WITHIN_HOURS: f64 = 8.0;
@@ -167,39 +248,68 @@ pub struct Report {
 
 /// Compute the alert list.
 pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Report, QueryError> {
+    run_on(ctx, cal, p, Path::Kept).await
+}
+
+/// [`run`] from the events and the facts whatever the session has (the definition).
+pub async fn run_from_events(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    p: &Params,
+) -> Result<Report, QueryError> {
+    run_on(ctx, cal, p, Path::Events).await
+}
+
+async fn run_on(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    p: &Params,
+    path: Path,
+) -> Result<Report, QueryError> {
     p.validate(cal)?;
-    let df = ctx.sql(SQL).await?.with_param_values(vec![
+    let (sql, extra) = statement(ctx, cal, p, path).await?;
+    let mut params = vec![
         common::ts_param(Some(p.as_of)),
         ScalarValue::Float64(Some(p.due_within_hours * 3_600.0)),
         ScalarValue::Int64(Some(common::hours_to_micros(p.stale_after_hours))),
         ScalarValue::Utf8(Some(p.portal_source.clone())),
         ScalarValue::Utf8(p.province.clone()),
         ScalarValue::Utf8(p.commune.clone()),
-    ])?;
-
-    let mut summary = Summary::default();
-    let counts = df
-        .clone()
-        .aggregate(vec![col("status")], vec![count(lit(1)).alias("n")])?
+    ];
+    params.extend(extra);
+    // one execution: the flagged dossiers, most overdue first; counted, then the first
+    // `limit` listed
+    let flagged = ctx
+        .sql(&sql)
+        .await?
+        .with_param_values(params)?
         .collect()
         .await?;
-    for b in &counts {
+
+    let mut summary = Summary::default();
+    let mut listed = Vec::new();
+    let mut left = p.limit;
+    for b in &flagged {
         let c = Cols(b);
-        let (status, n) = (c.strings("status")?, c.ints("n")?);
+        let status = c.strings("status")?;
         for i in 0..c.rows() {
-            let n = n.or_zero(i);
             match Status::parse(&status.text(i)) {
-                Some(Status::Overdue) => summary.overdue += n,
-                Some(Status::DueSoon) => summary.due_soon += n,
-                Some(Status::Stale) => summary.stale += n,
+                Some(Status::Overdue) => summary.overdue += 1,
+                Some(Status::DueSoon) => summary.due_soon += 1,
+                Some(Status::Stale) => summary.stale += 1,
                 None => {}
             }
-            summary.total += n;
+            summary.total += 1;
+        }
+        if left > 0 {
+            let take = left.min(b.num_rows());
+            listed.push(b.slice(0, take));
+            left -= take;
         }
     }
 
     let mut items = Vec::new();
-    for b in &df.limit(0, Some(p.limit))?.collect().await? {
+    for b in &listed {
         let c = Cols(b);
         let id = c.strings("dossier_id")?;
         let procedure_code = c.strings("procedure_code")?;

@@ -311,8 +311,21 @@ fn int_col(b: &RecordBatch, name: &str) -> Result<Int64Array, QueryError> {
         .unwrap_or_else(|| Int64Array::from(vec![0; b.num_rows()])))
 }
 
-/// Compute Biểu 06 for the parameters.
+/// Compute Biểu 06 for the parameters: from the daily rollup when the session has it
+/// (equal to the dossier-level SQL, see `rollup`), else from the dossiers.
 pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Vec<Row>, QueryError> {
+    if crate::rollup::available(ctx) {
+        return crate::rollup::run(ctx, cal, p).await;
+    }
+    run_dossiers(ctx, cal, p).await
+}
+
+/// Compute Biểu 06 with the dossier-level SQL (the definition).
+pub async fn run_dossiers(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    p: &Params,
+) -> Result<Vec<Row>, QueryError> {
     let (code, name) = p.group_by.columns();
     let template = if p.group_by == GroupBy::Source {
         SQL_BY_SOURCE

@@ -80,6 +80,24 @@ pub struct Report {
 }
 
 /// Compute the health report.
+/// Sync health from the tables kept at ingest (`source_days`, `dossier_sources`) when
+/// the session has them (an unscoped session), else [`run`]. Equal to [`run`] except
+/// that the lag percentiles come from the lag buckets: each is within
+/// `giamsat_warehouse::health::LAG_RELATIVE_ERROR` of the exact one (plus one second).
+pub async fn run_with(
+    ctx: &SessionContext,
+    cal: &giamsat_warehouse::Calendar,
+    p: &Params,
+) -> Result<Report, QueryError> {
+    use giamsat_warehouse::health::{DOSSIER_SOURCES, SOURCE_DAYS};
+    if ctx.table_exist(SOURCE_DAYS)? && ctx.table_exist(DOSSIER_SOURCES)? {
+        crate::health_fast::run(ctx, cal, p).await
+    } else {
+        run(ctx, p).await
+    }
+}
+
+/// Sync health with the event-level SQL (`sql/health.sql`, the definition).
 pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError> {
     p.validate()?;
     let df = ctx.sql(SQL).await?.with_param_values(vec![

@@ -7,11 +7,13 @@ pub mod common;
 pub mod deadline;
 pub mod guard;
 pub mod health;
+pub mod health_fast;
 pub mod index766;
 pub mod on_time;
 pub mod period;
 pub mod quality;
 pub mod recon;
+pub mod rollup;
 pub mod scope;
 pub mod udf;
 
@@ -274,6 +276,19 @@ async fn build_session(
     for (name, schema) in tables {
         register_delta(&ctx, wh, name, schema, at(name)).await?;
     }
+    // the rollup only where it agrees with the facts read (a pin from before it existed
+    // reads Biểu 06 from the dossiers)
+    for name in KEPT_AT_INGEST {
+        let table = match at(name) {
+            At::Absent => None,
+            At::Latest => wh.open_table(name).await?,
+            At::Version(v) => wh.open_table_at(name, v).await?,
+        };
+        if let Some(t) = table {
+            t.update_datafusion_session(&ctx.state())?;
+            ctx.register_table(name, t.table_provider().await?)?;
+        }
+    }
     let (s, b) = territories()?;
     ctx.register_table(
         "territories",
@@ -289,8 +304,20 @@ async fn build_session(
     Ok(ctx)
 }
 
+/// Tables kept at ingest so that reports do not scan the dossiers or the events: the
+/// daily rollup (Biểu 06), and what sync health needs. A session has them only where
+/// they agree with the facts it reads (a session pinned to versions from before they
+/// existed reads the dossier-level SQL instead).
+const KEPT_AT_INGEST: [&str; 5] = [
+    giamsat_warehouse::discrepancy::DISCREPANCIES,
+    giamsat_warehouse::rollup::DAILY_ROLLUP,
+    giamsat_warehouse::open::OPEN_STATES,
+    giamsat_warehouse::health::SOURCE_DAYS,
+    giamsat_warehouse::health::DOSSIER_SOURCES,
+];
+
 /// Tables every session exposes (CONTRACT §6), besides the `dossiers` view.
-pub const TABLES: [&str; 8] = [
+pub const TABLES: [&str; 9] = [
     store::EVENTS,
     store::QUARANTINE,
     store::PROCEDURES,
@@ -299,6 +326,7 @@ pub const TABLES: [&str; 8] = [
     "territories",
     "calendar",
     "dossiers",
+    giamsat_warehouse::rollup::DAILY_ROLLUP,
 ];
 
 /// A fresh session over `base` that sees only the given territory: every table holding
@@ -327,6 +355,16 @@ pub async fn scoped_session_at(
     let mut states = base.table(store::DOSSIER_STATES).await?;
     let mut events = base.table(store::EVENTS).await?;
     let mut quarantine = base.table(store::QUARANTINE).await?;
+    // tables kept at ingest with a territory: scoped like the facts
+    let mut kept = Vec::new();
+    for name in [
+        giamsat_warehouse::rollup::DAILY_ROLLUP,
+        giamsat_warehouse::open::OPEN_STATES,
+    ] {
+        if base.table_exist(name)? {
+            kept.push((name, base.table(name).await?));
+        }
+    }
     if let Some((provinces, communes)) = scope {
         let in_list = |c: &str, v: &[String]| {
             col(c).in_list(v.iter().map(|x| lit(x.clone())).collect(), false)
@@ -340,6 +378,10 @@ pub async fn scoped_session_at(
             }
         };
         facts = facts.filter(pred.clone())?;
+        kept = kept
+            .into_iter()
+            .map(|(n, t)| Ok::<_, QueryError>((n, t.filter(pred.clone())?)))
+            .collect::<Result<_, _>>()?;
         let ids = facts
             .clone()
             .select_columns(&["dossier_id"])?
@@ -351,6 +393,23 @@ pub async fn scoped_session_at(
             &["dossier_id"],
             None,
         )?;
+        // what each source said about the dossiers in scope, and the discrepancies
+        // between them (reconciliation)
+        for name in [
+            giamsat_warehouse::health::DOSSIER_SOURCES,
+            giamsat_warehouse::discrepancy::DISCREPANCIES,
+        ] {
+            if base.table_exist(name)? {
+                let t = base.table(name).await?.join(
+                    ids.clone(),
+                    JoinType::LeftSemi,
+                    &["dossier_id"],
+                    &["dossier_id"],
+                    None,
+                )?;
+                kept.push((name, t));
+            }
+        }
         // events of the dossiers in scope, plus the events without a dossier (citizens'
         // feedback) of every feedback that is in scope: linked to a dossier in scope, or
         // reported with a territory in scope
@@ -377,12 +436,14 @@ pub async fn scoped_session_at(
         events = of_dossiers.union(loose)?;
         quarantine = quarantine.filter(lit(false))?;
     }
-    for (name, df) in [
+    let mut scoped = vec![
         (store::DOSSIER_FACTS, facts),
         (store::DOSSIER_STATES, states),
         (store::EVENTS, events),
         (store::QUARANTINE, quarantine),
-    ] {
+    ];
+    scoped.extend(kept);
+    for (name, df) in scoped {
         if scope.is_some() {
             // a leaf the user's query cannot reach into (see `scope`)
             let plan = df.into_unoptimized_plan();
@@ -393,6 +454,18 @@ pub async fn scoped_session_at(
     }
     for t in [store::PROCEDURES, "territories", "calendar"] {
         ctx.register_table(t, base.table(t).await?.into_view())?;
+    }
+    // sync health's tables have no territory: a scoped session reads health from its
+    // own events instead
+    if scope.is_none() {
+        for t in [
+            giamsat_warehouse::health::SOURCE_DAYS,
+            giamsat_warehouse::health::DOSSIER_SOURCES,
+        ] {
+            if base.table_exist(t)? {
+                ctx.register_table(t, base.table(t).await?.into_view())?;
+            }
+        }
     }
     ctx.sql(&dossiers_view(as_of_micros))
         .await?

@@ -143,18 +143,19 @@ async fn one(
 
 /// Compute the on-time report.
 pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Report, QueryError> {
-    let rows = one(ctx, cal, p, &p.period).await?;
-    let mut series = Vec::new();
-    if let Some(s) = p.series {
-        for sub in p.period.split(s == Series::Quarter) {
-            series.extend(
-                one(ctx, cal, p, &sub)
-                    .await?
-                    .into_iter()
-                    .filter(|r| r.group == "TOTAL"),
-            );
-        }
-    }
+    let subs = match p.series {
+        Some(s) => p.period.split(s == Series::Quarter),
+        None => Vec::new(),
+    };
+    // the period and its sub-periods are independent queries: run together
+    let (rows, parts) = tokio::try_join!(
+        one(ctx, cal, p, &p.period),
+        futures::future::try_join_all(subs.iter().map(|sub| one(ctx, cal, p, sub)))
+    )?;
+    let series = parts
+        .into_iter()
+        .flat_map(|rows| rows.into_iter().filter(|r| r.group == "TOTAL"))
+        .collect();
     Ok(Report {
         period: p.period.clone(),
         group_by: p.group_by.name().to_string(),

@@ -17,14 +17,24 @@ use datafusion::prelude::{col, lit, when, Expr, SessionContext};
 use serde::Serialize;
 
 use giamsat_warehouse::calendar::MICROS;
+use giamsat_warehouse::discrepancy::DISCREPANCIES;
 
 use crate::common::{self, Cols};
 use crate::QueryError;
 
 /// The SQL file, verbatim.
-pub const SQL: &str = include_str!("../sql/recon.sql");
+pub const SQL: &str = giamsat_warehouse::discrepancy::RECON_SQL;
 /// Step 1: one row per (dossier, source).
 pub const PER_SOURCE_SQL: &str = include_str!("../sql/recon_per_source.sql");
+
+/// Step 1 from `dossier_sources` (kept at ingest: one row per dossier and source with
+/// what recon_per_source.sql computes from the events), when the session has it.
+const PER_SOURCE_KEPT_SQL: &str = "SELECT dossier_id, source, source = $1 AS is_portal, \
+    received_at, received_count, end_type, ended_at \
+    FROM dossier_sources \
+    WHERE reported AND dossier_first_at IS NOT NULL \
+      AND ($2 IS NULL OR dossier_first_at >= $2) \
+      AND ($3 IS NULL OR dossier_first_at < $3)";
 
 /// Default tolerance between the end instants two systems report.
 pub const DEFAULT_TOLERANCE_SECONDS: i64 = 3_600;
@@ -127,6 +137,12 @@ pub struct Params {
     pub kind: Option<Kind>,
     /// At most this many `items`.
     pub limit: usize,
+    /// Items after this one (the `next_cursor` of the previous page).
+    pub cursor: Option<String>,
+    /// The `[sync]` settings of the warehouse, with which its `discrepancies` were
+    /// computed: when they are this report's, the report reads that table.
+    /// `(portal_source, end_time_tolerance_seconds)`.
+    pub kept: Option<(String, i64)>,
 }
 
 impl Default for Params {
@@ -138,6 +154,8 @@ impl Default for Params {
             to: None,
             kind: None,
             limit: DEFAULT_LIMIT,
+            cursor: None,
+            kept: None,
         }
     }
 }
@@ -156,6 +174,9 @@ impl Params {
             if a >= b {
                 return Err(QueryError::BadInput("from phải trước to".into()));
             }
+        }
+        if let Some(c) = &self.cursor {
+            Cursor::parse(c)?;
         }
         common::check_limit(self.limit)
     }
@@ -216,6 +237,8 @@ pub struct Report {
     pub pairs: Vec<PairCount>,
     /// Sorted by kind (report order), dossier, sources; at most `limit`.
     pub items: Vec<Item>,
+    /// When `items` is a full page: pass it as `cursor` for the next page.
+    pub next_cursor: Option<String>,
 }
 
 fn kind_rank_expr() -> Result<Expr, QueryError> {
@@ -297,9 +320,45 @@ struct RawTimes {
 
 /// Compute the reconciliation.
 pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError> {
+    let same_settings = p.kept.as_ref().is_some_and(|(portal, tolerance)| {
+        *portal == p.portal_source && *tolerance == p.tolerance_seconds
+    });
+    if same_settings && ctx.table_exist(DISCREPANCIES)? {
+        p.validate()?;
+        // the findings kept at ingest
+        let found = ctx
+            .sql(&format!(
+                "SELECT dossier_id, kind, source_a, source_b, a_received_at, b_received_at, \
+                 a_received_count, a_end_type, b_end_type, a_ended_at, b_ended_at \
+                 FROM {DISCREPANCIES} WHERE dossier_first_at IS NOT NULL \
+                 AND ($1 IS NULL OR dossier_first_at >= $1) AND ($2 IS NULL OR dossier_first_at < $2)"
+            ))
+            .await?
+            .with_param_values(vec![common::ts_param(p.from), common::ts_param(p.to)])?;
+        return summarize(found, p).await;
+    }
+    // step 1 from what ingest keeps when the session has it, else from the events
+    let kept = ctx.table_exist(giamsat_warehouse::health::DOSSIER_SOURCES)?;
+    run_step1(
+        ctx,
+        p,
+        if kept {
+            PER_SOURCE_KEPT_SQL
+        } else {
+            PER_SOURCE_SQL
+        },
+    )
+    .await
+}
+
+/// [`run`] with step 1 from the events (`recon_per_source.sql`, the definition).
+pub async fn run_from_events(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError> {
+    run_step1(ctx, p, PER_SOURCE_SQL).await
+}
+
+async fn run_step1(ctx: &SessionContext, p: &Params, step1: &str) -> Result<Report, QueryError> {
     p.validate()?;
-    // step 1 on the caller's (scoped) session: one scan of `events`
-    let per_source = ctx.sql(PER_SOURCE_SQL).await?.with_param_values(vec![
+    let per_source = ctx.sql(step1).await?.with_param_values(vec![
         ScalarValue::Utf8(Some(p.portal_source.clone())),
         common::ts_param(p.from),
         common::ts_param(p.to),
@@ -318,6 +377,16 @@ pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError>
         ScalarValue::Utf8(Some(p.portal_source.clone())),
         ScalarValue::Int64(Some(p.tolerance_seconds * MICROS)),
     ])?;
+    summarize(found, p).await
+}
+
+/// Counts per pair and kind, totals and the page of items of the discrepancies `found`.
+async fn summarize(
+    found: datafusion::prelude::DataFrame,
+    p: &Params,
+) -> Result<Report, QueryError> {
+    let cursor = p.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let local = SessionContext::new();
     let schema: SchemaRef = Arc::new(found.schema().as_arrow().clone());
     let found = found.collect().await?;
     let schema = found.first().map_or(schema, |b| b.schema());
@@ -405,6 +474,27 @@ pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError>
     if let Some(k) = p.kind {
         items_df = items_df.filter(col("kind").eq(lit(k.as_str())))?;
     }
+    if let Some(c) = &cursor {
+        // strictly after the cursor in the items' order (source_b: NULL first)
+        let sb = col("source_b");
+        let after_b = match &c.source_b {
+            None => sb.clone().is_not_null(),
+            Some(b) => sb.clone().gt(lit(b.clone())),
+        };
+        items_df = items_df.filter(
+            col("kind_rank")
+                .gt(lit(c.rank))
+                .or(col("kind_rank").eq(lit(c.rank)).and(
+                    col("dossier_id")
+                        .gt(lit(c.dossier_id.clone()))
+                        .or(col("dossier_id").eq(lit(c.dossier_id.clone())).and(
+                            col("source_a")
+                                .gt(lit(c.source_a.clone()))
+                                .or(col("source_a").eq(lit(c.source_a.clone())).and(after_b)),
+                        )),
+                )),
+        )?;
+    }
     let items_df = items_df
         .sort(vec![
             col("kind_rank").sort(true, false),
@@ -456,6 +546,19 @@ pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError>
             items.push(it);
         }
     }
+    let next_cursor = if items.len() == p.limit {
+        items.last().map(|it| {
+            Cursor {
+                rank: it.kind.rank(),
+                dossier_id: it.dossier_id.clone(),
+                source_a: it.source_a.clone(),
+                source_b: it.source_b.clone(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
     Ok(Report {
         portal_source: p.portal_source.clone(),
         tolerance_seconds: p.tolerance_seconds,
@@ -463,7 +566,55 @@ pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError>
         totals,
         pairs,
         items,
+        next_cursor,
     })
+}
+
+/// Where a page of items ended: the last item's sort key, as text
+/// `rank\u{1f}dossier\u{1f}source_a\u{1f}source_b` in hex (opaque to clients).
+struct Cursor {
+    rank: i64,
+    dossier_id: String,
+    source_a: String,
+    source_b: Option<String>,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        let text = format!(
+            "{}\u{1f}{}\u{1f}{}\u{1f}{}",
+            self.rank,
+            self.dossier_id,
+            self.source_a,
+            self.source_b
+                .as_deref()
+                .map_or("\u{0}".to_string(), str::to_string)
+        );
+        text.bytes().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn parse(s: &str) -> Result<Cursor, QueryError> {
+        let bad = || QueryError::BadInput(format!("cursor không hợp lệ: {s:?}"));
+        if !s.len().is_multiple_of(2) || s.len() > 2_000 {
+            return Err(bad());
+        }
+        let bytes = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap_or("zz"), 16))
+            .collect::<Result<Vec<u8>, _>>()
+            .map_err(|_| bad())?;
+        let text = String::from_utf8(bytes).map_err(|_| bad())?;
+        let f: Vec<&str> = text.split('\u{1f}').collect();
+        let [rank, d, a, b] = f.as_slice() else {
+            return Err(bad());
+        };
+        Ok(Cursor {
+            rank: rank.parse().map_err(|_| bad())?,
+            dossier_id: d.to_string(),
+            source_a: a.to_string(),
+            source_b: (*b != "\u{0}").then(|| b.to_string()),
+        })
+    }
 }
 
 #[cfg(test)]

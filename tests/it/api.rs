@@ -190,6 +190,40 @@ fn tokens_roles_scopes_sql_and_formats() {
     );
     assert_eq!(n(&analyst_x, "SELECT count(*) AS n FROM quarantine"), 0);
     assert_eq!(n(&admin, "SELECT count(*) AS n FROM quarantine"), 1);
+    // the daily rollup is scoped like the facts: only Hồng Bàng's rows
+    assert_eq!(
+        n(
+            &analyst_x,
+            "SELECT count(*) AS n FROM daily_rollup WHERE commune_code IS DISTINCT FROM '11311'"
+        ),
+        0
+    );
+    assert!(n(&analyst_x, "SELECT count(*) AS n FROM daily_rollup") > 0);
+    assert_eq!(
+        n(
+            &analyst_x,
+            "SELECT count(*) AS n FROM open_states WHERE commune_code IS DISTINCT FROM '11311'"
+        ),
+        0
+    );
+    assert_eq!(
+        n(
+            &analyst_x,
+            "SELECT count(*) AS n FROM dossier_sources WHERE dossier_id NOT IN \
+             (SELECT dossier_id FROM dossier_facts)"
+        ),
+        0
+    );
+    assert!(
+        n(&admin, "SELECT count(*) AS n FROM dossier_sources")
+            > n(&analyst_x, "SELECT count(*) AS n FROM dossier_sources")
+    );
+    assert!(
+        n(
+            &admin,
+            "SELECT count(*) AS n FROM daily_rollup WHERE commune_code IS DISTINCT FROM '11311'"
+        ) > 0
+    );
     let tables = sql_ok(
         port,
         &analyst_x,
@@ -198,7 +232,7 @@ fn tokens_roles_scopes_sql_and_formats() {
     );
     assert_eq!(
         tables[0]["t"],
-        "calendar,dossier_facts,dossier_states,dossiers,events,procedures,quarantine,territories",
+        "calendar,daily_rollup,discrepancies,dossier_facts,dossier_sources,dossier_states,dossiers,events,open_states,procedures,quarantine,territories",
         "the row limit (5) does not hide this: one row"
     );
 

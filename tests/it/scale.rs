@@ -30,6 +30,16 @@ async fn dump(wh: &Warehouse) -> Vec<String> {
         "SELECT source, input, line, reason, original FROM quarantine ORDER BY input, line, reason, original",
         "SELECT * FROM dossier_facts ORDER BY dossier_id",
         "SELECT * FROM dossier_states ORDER BY dossier_id, valid_from",
+        "SELECT * FROM daily_rollup ORDER BY first_event_month, day_lo, day_hi, province_code, \
+         commune_code, agency_code, agency_name, field_code, field_name, procedure_code, \
+         procedure_name, procedure_level, channel, non_territorial, sources",
+        "SELECT * FROM dossier_sources ORDER BY dossier_id, source",
+        "SELECT * FROM open_states ORDER BY dossier_id, valid_from",
+        "SELECT * FROM discrepancies ORDER BY dossier_id, kind, source_a, source_b",
+        // appended per commit: equal as sums per key (lags depend on when it was ingested,
+        // which two ingests of the same file do not share)
+        "SELECT source, day, sum(events), min(first_at), max(last_at) FROM source_days \
+         GROUP BY source, day ORDER BY source, day",
     ] {
         let b = giamsat_queries::run_sql(&ctx, sql).await.expect(sql);
         out.push(

@@ -172,7 +172,11 @@ impl Config {
 
     /// Fingerprint of the rules (part of the derived-facts stamp).
     pub fn rules_fingerprint(&self) -> String {
-        format!("{:?}", self.rules)
+        // the derived tables also hold the reconciliation's findings under `[sync]`
+        format!(
+            "{:?} portal={} tolerance={}",
+            self.rules, self.sync.portal_source, self.sync.end_time_tolerance_seconds
+        )
     }
 }
 

@@ -29,8 +29,15 @@ use deltalake::protocol::SaveMode;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::discrepancy::{discrepancies_batch, discrepancies_schema, DISCREPANCIES};
 use crate::event::{self, events_from_batches, month_of, Event};
 use crate::facts::{DossierFacts, StateRow};
+use crate::health::{
+    dossier_sources_batch, dossier_sources_schema, merge_summaries, summaries_from_batch,
+    summarize, SourceSummary, DOSSIER_SOURCES, SOURCE_DAYS,
+};
+use crate::open::{open_states_batch, open_states_schema, OPEN_STATES};
+use crate::rollup::DAILY_ROLLUP;
 use crate::store::{
     facts_batch, facts_schema, states_batch, states_schema, Commit, Warehouse, DOSSIER_FACTS,
     DOSSIER_STATES, EVENTS, PART, PROCEDURES,
@@ -38,7 +45,7 @@ use crate::store::{
 use crate::WarehouseError;
 
 /// Version of the derived tables' layout; a stamp of another layout means "rebuild".
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 
 /// A catch-up that would re-derive more than this share of the events rebuilds instead.
 const CATCH_UP_MAX_SHARE: f64 = 0.25;
@@ -68,6 +75,24 @@ pub struct FactsStamp {
     pub states_version: Option<u64>,
     #[serde(default)]
     pub layout: u32,
+    /// The version of `daily_rollup` that agrees with the facts.
+    #[serde(default)]
+    pub rollup_version: Option<u64>,
+    /// The versions of `dossier_sources` and `source_days` that agree with the facts.
+    #[serde(default)]
+    pub dossier_sources_version: Option<u64>,
+    #[serde(default)]
+    pub source_days_version: Option<u64>,
+    /// The version of `open_states` that agrees with the facts.
+    #[serde(default)]
+    pub open_states_version: Option<u64>,
+    /// The version of `discrepancies` that agrees with the facts.
+    #[serde(default)]
+    pub discrepancies_version: Option<u64>,
+    /// The events version `source_days` summarises up to, when a compaction moved it
+    /// past the versions recorded in its rows (see `health`).
+    #[serde(default)]
+    pub health_watermark: Option<i64>,
 }
 
 impl FactsStamp {
@@ -121,7 +146,7 @@ fn ids_frame(ctx: &SessionContext, ids: &HashSet<String>) -> Result<DataFrame, W
 }
 
 /// A data file of a local table: its URI is a `file://` URL or a plain path.
-fn local_path(uri: &str) -> Result<PathBuf, WarehouseError> {
+pub(crate) fn local_path(uri: &str) -> Result<PathBuf, WarehouseError> {
     if uri.starts_with('/') {
         return Ok(PathBuf::from(uri));
     }
@@ -164,6 +189,14 @@ impl Warehouse {
         out.insert(EVENTS.to_string(), s.events_version? as i64);
         out.insert(DOSSIER_FACTS.to_string(), s.facts_version? as i64);
         out.insert(DOSSIER_STATES.to_string(), s.states_version? as i64);
+        out.insert(DAILY_ROLLUP.to_string(), s.rollup_version? as i64);
+        out.insert(
+            DOSSIER_SOURCES.to_string(),
+            s.dossier_sources_version? as i64,
+        );
+        out.insert(SOURCE_DAYS.to_string(), s.source_days_version? as i64);
+        out.insert(OPEN_STATES.to_string(), s.open_states_version? as i64);
+        out.insert(DISCREPANCIES.to_string(), s.discrepancies_version? as i64);
         Some(out)
     }
 
@@ -182,15 +215,28 @@ impl Warehouse {
             facts_version: None,
             states_version: None,
             layout: LAYOUT,
+            rollup_version: None,
+            dossier_sources_version: None,
+            source_days_version: None,
+            open_states_version: None,
+            discrepancies_version: None,
+            health_watermark: None,
         })
     }
 
     /// Whether the derived tables are up to date with events, catalog, calendar and rules.
     pub async fn facts_fresh(&self) -> Result<bool, WarehouseError> {
         let cur = self.current_stamp().await?;
-        let (fv, sv) = (
+        let (fv, sv, rv) = (
             self.version_of(DOSSIER_FACTS).await?,
             self.version_of(DOSSIER_STATES).await?,
+            self.version_of(DAILY_ROLLUP).await?,
+        );
+        let (dv, hv, ov, xv) = (
+            self.version_of(DOSSIER_SOURCES).await?,
+            self.version_of(SOURCE_DAYS).await?,
+            self.version_of(OPEN_STATES).await?,
+            self.version_of(DISCREPANCIES).await?,
         );
         Ok(self.read_stamp().is_some_and(|s| {
             s.events_version == cur.events_version
@@ -198,6 +244,16 @@ impl Warehouse {
                 && s.facts_version.is_some()
                 && s.facts_version == fv
                 && s.states_version == sv
+                && s.rollup_version.is_some()
+                && s.rollup_version == rv
+                && s.dossier_sources_version.is_some()
+                && s.dossier_sources_version == dv
+                && s.source_days_version.is_some()
+                && s.source_days_version == hv
+                && s.open_states_version.is_some()
+                && s.open_states_version == ov
+                && s.discrepancies_version.is_some()
+                && s.discrepancies_version == xv
         }))
     }
 
@@ -381,7 +437,18 @@ impl Warehouse {
         let states_behind = stamped.as_ref().and_then(|s| s.states_version)
             != self.version_of(DOSSIER_STATES).await?
             || stamped.as_ref().and_then(|s| s.facts_version)
-                != self.version_of(DOSSIER_FACTS).await?;
+                != self.version_of(DOSSIER_FACTS).await?
+            || stamped.as_ref().and_then(|s| s.dossier_sources_version)
+                != self.version_of(DOSSIER_SOURCES).await?
+            || stamped.as_ref().and_then(|s| s.open_states_version)
+                != self.version_of(OPEN_STATES).await?
+            || stamped.as_ref().and_then(|s| s.discrepancies_version)
+                != self.version_of(DISCREPANCIES).await?;
+        // the rollup is a sum over dossiers: after a crash between the derived commits it
+        // cannot tell which partitions hold a moved dossier, so it is rebuilt whole
+        let rollup_behind = states_behind
+            || stamped.as_ref().and_then(|s| s.rollup_version)
+                != self.version_of(DAILY_ROLLUP).await?;
         if states_behind {
             if let Some(t) = self.open_table(DOSSIER_STATES).await? {
                 t.update_datafusion_session(&ctx.state())?;
@@ -407,6 +474,18 @@ impl Warehouse {
             }
         }
 
+        // the first event time per source the touched dossiers had (events are never
+        // removed: the new first time is the earlier of this and the events read now)
+        let mut old_summaries: BTreeMap<(String, String), SourceSummary> = BTreeMap::new();
+        if let Some(t) = self.open_table(DOSSIER_SOURCES).await? {
+            t.update_datafusion_session(&ctx.state())?;
+            ctx.register_table("dossier_sources_lookup", t.table_provider().await?)?;
+            let df = by_id(ctx.table("dossier_sources_lookup").await?)?;
+            for b in df.collect().await? {
+                summaries_from_batch(&b, &mut old_summaries, &mut old_parts)?;
+            }
+        }
+
         tracing::debug!(ms = t0.elapsed().as_millis() as u64, "facts looked up");
         // 2. every stored event of the touched dossiers, from those months only
         let mut events = Vec::new();
@@ -425,19 +504,32 @@ impl Warehouse {
             catalog: &catalog,
         };
         let (facts, states) = deriver.derive_all(known.unwrap_or(&events));
+        let mut firsts = summarize(known.unwrap_or(&events));
+        merge_summaries(&mut firsts, old_summaries);
+        let rows = self.derived_batches(&facts, &states, &firsts).await?;
         let mut parts = old_parts;
-        parts.extend(
-            facts
-                .iter()
-                .map(|f| crate::store::part_of(f.first_event_at, offset)),
-        );
+        for b in [&rows.0, &rows.2] {
+            let p = event::string_col(b, PART)?;
+            parts.extend((0..b.num_rows()).map(|i| p.value(i).to_string()));
+        }
 
         // 4. rewrite those partitions: their other dossiers as they were, plus these
-        let (fv, sv) = self
-            .replace_parts(&ctx, &ids, &parts, &facts, &states)
+        let v = self.replace_parts(&ctx, &ids, &parts, rows).await?;
+        stamp.facts_version = v[0];
+        stamp.states_version = v[1];
+        stamp.dossier_sources_version = v[2];
+        stamp.open_states_version = v[3];
+        stamp.discrepancies_version = v[4];
+        let watermark = stamped.as_ref().and_then(|s| s.health_watermark);
+        stamp.health_watermark = watermark;
+        stamp.source_days_version = self
+            .source_days_catch_up(stamp.events_version, watermark)
             .await?;
-        stamp.facts_version = fv;
-        stamp.states_version = sv;
+        stamp.rollup_version = if rollup_behind {
+            self.rollup_rebuild().await?
+        } else {
+            self.rollup_parts(&parts).await?
+        };
         stamp.dossiers = facts.len();
         stamp.states = states.len();
         self.write_stamp(&stamp)?;
@@ -453,11 +545,12 @@ impl Warehouse {
 
     /// The rows of `dossier_facts` and `dossier_states` for these derived dossiers, each
     /// in its dossier's partition.
-    fn derived_batches(
+    async fn derived_batches(
         &self,
         facts: &[DossierFacts],
         states: &[StateRow],
-    ) -> Result<(RecordBatch, RecordBatch), WarehouseError> {
+        firsts: &BTreeMap<(String, String), SourceSummary>,
+    ) -> Result<DerivedRows, WarehouseError> {
         let offset = self.calendar.offset_micros();
         let part_of: HashMap<&str, String> = facts
             .iter()
@@ -468,24 +561,39 @@ impl Warehouse {
                 )
             })
             .collect();
-        Ok((facts_batch(facts, offset)?, states_batch(states, &part_of)?))
+        let sources = dossier_sources_batch(firsts, &|d, first| {
+            part_of
+                .get(d)
+                .cloned()
+                .unwrap_or_else(|| crate::store::part_of(first, offset))
+        })?;
+        let discrepancies = discrepancies_batch(&sources, &self.config.sync).await?;
+        Ok((
+            facts_batch(facts, offset)?,
+            states_batch(states, &part_of)?,
+            sources,
+            open_states_batch(facts, states, offset)?,
+            discrepancies,
+        ))
     }
 
-    /// Overwrite partitions `parts` of both derived tables with their rows of dossiers
-    /// not in `ids` plus `facts`/`states`. Returns the new versions.
+    /// Overwrite partitions `parts` of the per-dossier derived tables (facts, states,
+    /// dossier sources) with their rows of dossiers not in `ids` plus the new rows.
+    /// Returns the new versions, in that order.
     async fn replace_parts(
         &self,
         ctx: &SessionContext,
         ids: &DataFrame,
         parts: &BTreeSet<String>,
-        facts: &[DossierFacts],
-        states: &[StateRow],
-    ) -> Result<(Option<u64>, Option<u64>), WarehouseError> {
-        let (new_facts, new_states) = self.derived_batches(facts, states)?;
+        (new_facts, new_states, new_sources, new_open, new_found): DerivedRows,
+    ) -> Result<Vec<Option<u64>>, WarehouseError> {
         let mut versions = Vec::new();
         for (name, schema, new) in [
             (DOSSIER_FACTS, facts_schema(), new_facts),
             (DOSSIER_STATES, states_schema(), new_states),
+            (DOSSIER_SOURCES, dossier_sources_schema(), new_sources),
+            (OPEN_STATES, open_states_schema(), new_open),
+            (DISCREPANCIES, discrepancies_schema(), new_found),
         ] {
             let table = self.open_table(name).await?;
             let Some(table) = table else {
@@ -545,7 +653,7 @@ impl Warehouse {
                 .await?;
             versions.push(Some(v));
         }
-        Ok((versions[0], versions[1]))
+        Ok(versions)
     }
 
     /// Rebuild `dossier_facts` and `dossier_states` from all events. Streaming: the
@@ -586,6 +694,7 @@ impl Warehouse {
             let mut group: Vec<Event> = Vec::new();
             let mut facts = Vec::new();
             let mut states = Vec::new();
+            let mut firsts = BTreeMap::new();
             while let Some(b) = stream.next().await {
                 for e in events_from_batches(&[b?])? {
                     let boundary = group.len() >= 50_000
@@ -595,11 +704,14 @@ impl Warehouse {
                         let (f, s) = deriver.derive_all(&group);
                         facts.extend(f);
                         states.extend(s);
+                        firsts.extend(summarize(&group));
                         group.clear();
                         if facts.len() >= REBUILD_FLUSH_DOSSIERS {
-                            self.rebuild_write(&mut written, &facts, &states).await?;
+                            self.rebuild_write(&mut written, &facts, &states, &firsts)
+                                .await?;
                             facts.clear();
                             states.clear();
+                            firsts.clear();
                         }
                     }
                     group.push(e);
@@ -608,12 +720,34 @@ impl Warehouse {
             let (f, s) = deriver.derive_all(&group);
             facts.extend(f);
             states.extend(s);
-            self.rebuild_write(&mut written, &facts, &states).await?;
+            firsts.extend(summarize(&group));
+            self.rebuild_write(&mut written, &facts, &states, &firsts)
+                .await?;
         } else {
-            self.rebuild_write(&mut written, &[], &[]).await?;
+            self.rebuild_write(&mut written, &[], &[], &BTreeMap::new())
+                .await?;
+        }
+        // a rebuild appends every partition in every commit: compact the small files
+        // before readers get the new versions (the rows do not change)
+        for (name, v) in [
+            (DOSSIER_FACTS, &mut written.facts),
+            (DOSSIER_STATES, &mut written.states),
+            (DOSSIER_SOURCES, &mut written.sources),
+            (OPEN_STATES, &mut written.open),
+            (DISCREPANCIES, &mut written.found),
+        ] {
+            if v.is_some() {
+                *v = self.compact(name).await?.or(*v);
+            }
         }
         stamp.facts_version = written.facts;
         stamp.states_version = written.states;
+        stamp.rollup_version = self.rollup_rebuild().await?;
+        stamp.dossier_sources_version = written.sources;
+        stamp.open_states_version = written.open;
+        stamp.discrepancies_version = written.found;
+        stamp.source_days_version = self.source_days_rebuild(stamp.events_version).await?;
+        stamp.health_watermark = stamp.events_version.map(|v| v as i64);
         stamp.dossiers = written.dossiers;
         stamp.states = written.segments;
         self.write_stamp(&stamp)?;
@@ -632,11 +766,13 @@ impl Warehouse {
         written: &mut Written,
         facts: &[DossierFacts],
         states: &[StateRow],
+        firsts: &BTreeMap<(String, String), SourceSummary>,
     ) -> Result<(), WarehouseError> {
-        if written.facts.is_some() && facts.is_empty() && states.is_empty() {
+        if written.facts.is_some() && facts.is_empty() && states.is_empty() && firsts.is_empty() {
             return Ok(());
         }
-        let (facts_rows, states_rows) = self.derived_batches(facts, states)?;
+        let (facts_rows, states_rows, sources_rows, open_rows, found_rows) =
+            self.derived_batches(facts, states, firsts).await?;
         let first = written.facts.is_none();
         let how = || Commit {
             mode: if first {
@@ -653,22 +789,41 @@ impl Warehouse {
             self.commit(DOSSIER_STATES, vec![states_rows], how())
                 .await?,
         );
+        written.sources = Some(
+            self.commit(DOSSIER_SOURCES, vec![sources_rows], how())
+                .await?,
+        );
+        written.open = Some(self.commit(OPEN_STATES, vec![open_rows], how()).await?);
+        written.found = Some(self.commit(DISCREPANCIES, vec![found_rows], how()).await?);
         written.dossiers += facts.len();
         written.segments += states.len();
         Ok(())
     }
 }
 
+/// The new rows of the per-dossier derived tables: facts, states, dossier sources, open
+/// states, discrepancies.
+type DerivedRows = (
+    RecordBatch,
+    RecordBatch,
+    RecordBatch,
+    RecordBatch,
+    RecordBatch,
+);
+
 #[derive(Default)]
 struct Written {
     facts: Option<u64>,
     states: Option<u64>,
+    sources: Option<u64>,
+    open: Option<u64>,
+    found: Option<u64>,
     dossiers: usize,
     segments: usize,
 }
 
 /// Cast a batch read back through DataFusion (string views etc.) to a table's schema.
-fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, WarehouseError> {
+pub(crate) fn conform(b: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, WarehouseError> {
     let cols = schema
         .fields()
         .iter()

@@ -4,10 +4,14 @@
 pub mod calendar;
 pub mod config;
 pub mod derived;
+pub mod discrepancy;
 pub mod event;
 pub mod facts;
+pub mod health;
 pub mod maintain;
+pub mod open;
 pub mod refdata;
+pub mod rollup;
 pub mod store;
 
 pub use calendar::Calendar;

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use deltalake::operations::optimize::OptimizeType;
 use serde::Serialize;
 
+use crate::rollup::DAILY_ROLLUP;
 use crate::store::{Warehouse, DOSSIER_FACTS, DOSSIER_STATES, EVENTS};
 use crate::WarehouseError;
 
@@ -50,6 +51,24 @@ fn commit_millis(wh: &Warehouse, table: &str, version: i64) -> Option<i64> {
 }
 
 impl Warehouse {
+    /// Compact one table's small files (rows unchanged); its new version.
+    pub(crate) async fn compact(&self, name: &str) -> Result<Option<u64>, WarehouseError> {
+        let Some(table) = self.open_table(name).await? else {
+            return Ok(None);
+        };
+        let (table, _) = table
+            .optimize()
+            .with_type(OptimizeType::Compact)
+            .with_target_size(NonZeroU64::new(TARGET_FILE_SIZE).unwrap_or(NonZeroU64::MIN))
+            .with_max_concurrent_tasks(2)
+            .with_commit_properties(
+                deltalake::kernel::transaction::CommitProperties::default()
+                    .with_cleanup_expired_logs(Some(false)),
+            )
+            .await?;
+        Ok(table.version())
+    }
+
     /// Compact, checkpoint and vacuum every table. `pinned` is, per table, the oldest
     /// version an export run reads; `retention_hours` the configured retention.
     pub async fn maintain(
@@ -122,6 +141,18 @@ impl Warehouse {
                 stamp.events_version = v(EVENTS).or(stamp.events_version);
                 stamp.facts_version = v(DOSSIER_FACTS).or(stamp.facts_version);
                 stamp.states_version = v(DOSSIER_STATES).or(stamp.states_version);
+                stamp.rollup_version = v(DAILY_ROLLUP).or(stamp.rollup_version);
+                stamp.dossier_sources_version =
+                    v(crate::health::DOSSIER_SOURCES).or(stamp.dossier_sources_version);
+                stamp.source_days_version =
+                    v(crate::health::SOURCE_DAYS).or(stamp.source_days_version);
+                stamp.open_states_version =
+                    v(crate::open::OPEN_STATES).or(stamp.open_states_version);
+                stamp.discrepancies_version =
+                    v(crate::discrepancy::DISCREPANCIES).or(stamp.discrepancies_version);
+                // source_days summarises every event: after the events' compaction its
+                // files are not new events
+                stamp.health_watermark = stamp.events_version.map(|v| v as i64);
                 self.write_stamp(&stamp)?;
             }
         }

@@ -1,0 +1,217 @@
+//! The daily rollup answers Biểu 06 exactly as the dossier-level SQL does
+//! (`period_dossiers.sql` stays the definition): random periods, every grouping, random
+//! drill-down filters and territorial scopes, on generated data and on the adversarial
+//! golden fixture (dossiers ended before they were received, supplements, pauses,
+//! "always overdue" states, rejected and unknown ones).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use proptest::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use giamsat_ingest::generate;
+use giamsat_queries::bieu06::{self, Filters, GroupBy, Params};
+use giamsat_queries::SessionContext;
+use giamsat_warehouse::config::Config;
+
+use crate::common;
+
+/// The distinct non-null values of a facts column.
+async fn values(ctx: &SessionContext, column: &str) -> Vec<String> {
+    let sql = format!(
+        "SELECT DISTINCT CAST({column} AS VARCHAR) AS v FROM dossier_facts \
+         WHERE {column} IS NOT NULL ORDER BY v"
+    );
+    let b = giamsat_queries::run_sql(ctx, &sql).await.expect("values");
+    let mut out = Vec::new();
+    for batch in &b {
+        let c = giamsat_warehouse::event::string_col(batch, "v").expect("v");
+        for i in 0..batch.num_rows() {
+            out.push(c.value(i).to_string());
+        }
+    }
+    out
+}
+
+fn pick(rng: &mut StdRng, v: &[String]) -> Option<String> {
+    if v.is_empty() || rng.random_bool(0.8) {
+        None
+    } else {
+        Some(v[rng.random_range(0..v.len())].clone())
+    }
+}
+
+/// The local days on which something changes (received, ended, a state segment starts,
+/// a dossier turns overdue), each with the days before and after: periods that start
+/// or end there hit every edge of the rules.
+async fn edge_days(l: &common::Loaded) -> Vec<NaiveDate> {
+    let sql = "SELECT DISTINCT CAST(CAST(t AS DATE) AS VARCHAR) AS v FROM ( \
+        SELECT received_at + INTERVAL '7 hours' AS t FROM dossier_facts \
+        UNION ALL SELECT ended_at + INTERVAL '7 hours' FROM dossier_facts \
+        UNION ALL SELECT valid_from + INTERVAL '7 hours' FROM dossier_states \
+        UNION ALL SELECT overdue_after + INTERVAL '7 hours' FROM dossier_states \
+            WHERE overdue_after > TIMESTAMP '2000-01-01T00:00:00Z') x WHERE t IS NOT NULL";
+    let b = giamsat_queries::run_sql(&l.ctx, sql)
+        .await
+        .expect("edge days");
+    let mut out = Vec::new();
+    for batch in &b {
+        let c = giamsat_warehouse::event::string_col(batch, "v").expect("v");
+        for i in 0..batch.num_rows() {
+            let d: NaiveDate = c.value(i).parse().expect("date");
+            out.extend([d.pred_opt(), Some(d), d.succ_opt()].into_iter().flatten());
+        }
+    }
+    out.sort();
+    out.dedup();
+    assert!(out.len() > 10, "{out:?}");
+    out
+}
+
+fn period(rng: &mut StdRng, days: &[NaiveDate]) -> (NaiveDate, NaiveDate) {
+    let a = days[rng.random_range(0..days.len())];
+    let b = days[rng.random_range(0..days.len())];
+    (a.min(b), a.max(b))
+}
+
+/// Compare both paths on `cases` random reports of a loaded warehouse.
+async fn compare(l: &common::Loaded, seed: u64, cases: usize) -> usize {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let cal = Arc::new(l.wh.calendar.clone());
+    let agencies = values(&l.ctx, "agency_code").await;
+    let fields = values(&l.ctx, "field_code").await;
+    let procedures = values(&l.ctx, "procedure_code").await;
+    let communes = values(&l.ctx, "commune_code").await;
+    let provinces = values(&l.ctx, "province_code").await;
+    assert!(
+        giamsat_queries::rollup::available(&l.ctx),
+        "the session reads the rollup"
+    );
+    let days = edge_days(l).await;
+    let mut nonempty = 0;
+    for case in 0..cases {
+        // a territorial scope in a third of the cases (commune- or province-scoped token)
+        let scope: Option<(Vec<String>, Vec<String>)> = match rng.random_range(0..3) {
+            0 => Some((vec![], pick(&mut rng, &communes).into_iter().collect())),
+            1 => Some((pick(&mut rng, &provinces).into_iter().collect(), vec![])),
+            _ => None,
+        };
+        let ctx = match &scope {
+            None => l.ctx.clone(),
+            Some((p, c)) => giamsat_queries::scoped_session(&l.ctx, cal.clone(), Some((p, c)))
+                .await
+                .expect("scoped"),
+        };
+        let (from, to) = period(&mut rng, &days);
+        let group_by = GroupBy::ALL[rng.random_range(0..GroupBy::ALL.len())].1;
+        let levels = [
+            "full_online".to_string(),
+            "partial_online".to_string(),
+            "offline".to_string(),
+        ];
+        let filters = Filters {
+            agency: pick(&mut rng, &agencies),
+            field: pick(&mut rng, &fields),
+            procedure: if rng.random_bool(0.15) {
+                pick(&mut rng, &procedures)
+            } else {
+                None
+            },
+            procedure_level: pick(&mut rng, &levels),
+            non_territorial: if rng.random_bool(0.2) {
+                Some(rng.random_bool(0.5))
+            } else {
+                None
+            },
+        };
+        let province = if rng.random_bool(0.2) {
+            pick(&mut rng, &provinces)
+        } else {
+            None
+        };
+        let commune = if rng.random_bool(0.2) {
+            pick(&mut rng, &communes)
+        } else {
+            None
+        };
+        let p = Params::new(from, to, province, commune, group_by)
+            .expect("params")
+            .with_filters(filters)
+            .expect("filters");
+        let fast = giamsat_queries::rollup::run(&ctx, &l.wh.calendar, &p)
+            .await
+            .expect("rollup");
+        let slow = bieu06::run_dossiers(&ctx, &l.wh.calendar, &p)
+            .await
+            .expect("dossiers");
+        assert_eq!(
+            fast, slow,
+            "case {case}: {p:?} scope {scope:?}: rollup (left) vs dossier-level SQL (right)"
+        );
+        if slow.len() > 1 {
+            nonempty += 1;
+        }
+    }
+    nonempty
+}
+
+/// Dossiers at the edges the golden fixture lacks: ended before received (two days
+/// apart and on the same day), received and ended exactly at local midnight.
+const EDGES: &str = r#"{"source":"gs","event_id":"x1a","dossier_id":"X1","type":"received","at":"2026-02-10T09:00:00+07:00","procedure_code":"1.000001","field_code":"CT","agency_code":"31.11311","province_code":"31","commune_code":"11311","channel":"online"}
+{"source":"gs","event_id":"x1b","dossier_id":"X1","type":"resolved","at":"2026-02-05T10:00:00+07:00"}
+{"source":"gs","event_id":"x2a","dossier_id":"X2","type":"received","at":"2026-02-20T15:00:00+07:00","procedure_code":"1.000001","field_code":"CT","agency_code":"31.11311","province_code":"31","commune_code":"11311","channel":"in_person"}
+{"source":"gs","event_id":"x2b","dossier_id":"X2","type":"resolved","at":"2026-02-20T08:00:00+07:00"}
+{"source":"gs","event_id":"x3a","dossier_id":"X3","type":"received","at":"2026-03-01T00:00:00+07:00","procedure_code":"1.000001","field_code":"CT","agency_code":"31.11311","province_code":"31","commune_code":"11311","channel":"online"}
+{"source":"gs","event_id":"x3b","dossier_id":"X3","type":"resolved","at":"2026-03-05T00:00:00+07:00"}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollup_equals_dossier_level_sql_on_the_golden_fixture() {
+    let extra = tempfile::tempdir().expect("dir");
+    std::fs::write(extra.path().join("edges.ndjson"), EDGES).expect("write");
+    let g = common::root().join("fixtures/golden");
+    let l = common::load(
+        Config::default(),
+        &g.join("procedures.csv"),
+        &[g.join("events.ndjson"), extra.path().join("edges.ndjson")],
+    )
+    .await;
+    let b = giamsat_queries::run_sql(
+        &l.ctx,
+        "SELECT count(*) AS n FROM dossier_facts WHERE dossier_id IN ('X1', 'X2', 'X3') AND counted",
+    )
+    .await
+    .expect("edges");
+    assert_eq!(
+        giamsat_queries::arrow::util::pretty::pretty_format_batches(&b)
+            .expect("fmt")
+            .to_string()
+            .matches("| 3 |")
+            .count(),
+        1,
+        "the three edge dossiers are counted"
+    );
+    let nonempty = compare(&l, 11, 120).await;
+    assert!(nonempty > 20, "{nonempty} of 120 reports had a group");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 3, .. ProptestConfig::default() })]
+    #[test]
+    fn rollup_equals_dossier_level_sql_on_generated_data(seed in any::<u64>()) {
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("rt");
+        rt.block_on(async {
+            let gen = tempfile::tempdir().expect("dir");
+            generate::generate(gen.path(), &generate::Params { dossiers: 600, seed, ..Default::default() }).expect("generate");
+            let l = common::load(
+                Config::default(),
+                &gen.path().join("procedures.csv"),
+                &[gen.path().join("events.ndjson")],
+            ).await;
+            let nonempty = compare(&l, seed, 60).await;
+            assert!(nonempty > 12, "{nonempty} of 60 reports had a group");
+        });
+    }
+}
