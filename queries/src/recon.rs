@@ -335,7 +335,7 @@ pub async fn run(ctx: &SessionContext, p: &Params) -> Result<Report, QueryError>
             ))
             .await?
             .with_param_values(vec![common::ts_param(p.from), common::ts_param(p.to)])?;
-        return summarize(found, p).await;
+        return summarize(found, p, false).await;
     }
     // step 1 from what ingest keeps when the session has it, else from the events
     let kept = ctx.table_exist(giamsat_warehouse::health::DOSSIER_SOURCES)?;
@@ -377,32 +377,52 @@ async fn run_step1(ctx: &SessionContext, p: &Params, step1: &str) -> Result<Repo
         ScalarValue::Utf8(Some(p.portal_source.clone())),
         ScalarValue::Int64(Some(p.tolerance_seconds * MICROS)),
     ])?;
-    summarize(found, p).await
+    summarize(found, p, true).await
 }
 
 /// Counts per pair and kind, totals and the page of items of the discrepancies `found`.
 async fn summarize(
     found: datafusion::prelude::DataFrame,
     p: &Params,
+    materialize: bool,
 ) -> Result<Report, QueryError> {
     let cursor = p.cursor.as_deref().map(Cursor::parse).transpose()?;
-    let local = SessionContext::new();
-    let schema: SchemaRef = Arc::new(found.schema().as_arrow().clone());
-    let found = found.collect().await?;
-    let schema = found.first().map_or(schema, |b| b.schema());
-    let df = local.read_table(Arc::new(MemTable::try_new(schema, vec![found])?))?;
+    // a computed result is collected once and summed up four ways; a kept table is read
+    // by the four queries directly (each reads its columns, in parallel)
+    let df = if materialize {
+        let local = SessionContext::new();
+        let schema: SchemaRef = Arc::new(found.schema().as_arrow().clone());
+        let found = found.collect().await?;
+        let schema = found.first().map_or(schema, |b| b.schema());
+        local.read_table(Arc::new(MemTable::try_new(schema, vec![found])?))?
+    } else {
+        found
+    };
+    let pairs_df = df.clone().aggregate(
+        vec![col("source_a"), col("source_b"), col("kind")],
+        vec![count(lit(1)).alias("n")],
+    )?;
+    let totals_df = df.clone().aggregate(
+        vec![col("kind")],
+        vec![
+            count(lit(1)).alias("n"),
+            count_distinct(col("dossier_id")).alias("d"),
+        ],
+    )?;
+    let all_df = df
+        .clone()
+        .aggregate(vec![], vec![count_distinct(col("dossier_id")).alias("d")])?;
+    let items_df = items_frame(df, p, cursor.as_ref())?;
+    let (pairs_b, totals_b, all_b, items_b) = tokio::try_join!(
+        pairs_df.collect(),
+        totals_df.collect(),
+        all_df.collect(),
+        items_df.collect()
+    )?;
 
     // pairs
     let mut pairs = Vec::new();
-    let batches = df
-        .clone()
-        .aggregate(
-            vec![col("source_a"), col("source_b"), col("kind")],
-            vec![count(lit(1)).alias("n")],
-        )?
-        .collect()
-        .await?;
-    for b in &batches {
+    for b in &pairs_b {
         let c = Cols(b);
         let (sa, sb, kind, n) = (
             c.strings("source_a")?,
@@ -433,18 +453,7 @@ async fn summarize(
             dossiers: 0,
         })
         .collect();
-    let batches = df
-        .clone()
-        .aggregate(
-            vec![col("kind")],
-            vec![
-                count(lit(1)).alias("n"),
-                count_distinct(col("dossier_id")).alias("d"),
-            ],
-        )?
-        .collect()
-        .await?;
-    for b in &batches {
+    for b in &totals_b {
         let c = Cols(b);
         let (kind, n, d) = (c.strings("kind")?, c.ints("n")?, c.ints("d")?);
         for i in 0..c.rows() {
@@ -456,12 +465,7 @@ async fn summarize(
         }
     }
     let mut dossiers_with_discrepancies = 0;
-    let batches = df
-        .clone()
-        .aggregate(vec![], vec![count_distinct(col("dossier_id")).alias("d")])?
-        .collect()
-        .await?;
-    for b in &batches {
+    for b in &all_b {
         let c = Cols(b);
         let d = c.ints("d")?;
         for i in 0..c.rows() {
@@ -470,41 +474,8 @@ async fn summarize(
     }
 
     // items
-    let mut items_df = df.with_column("kind_rank", kind_rank_expr()?)?;
-    if let Some(k) = p.kind {
-        items_df = items_df.filter(col("kind").eq(lit(k.as_str())))?;
-    }
-    if let Some(c) = &cursor {
-        // strictly after the cursor in the items' order (source_b: NULL first)
-        let sb = col("source_b");
-        let after_b = match &c.source_b {
-            None => sb.clone().is_not_null(),
-            Some(b) => sb.clone().gt(lit(b.clone())),
-        };
-        items_df = items_df.filter(
-            col("kind_rank")
-                .gt(lit(c.rank))
-                .or(col("kind_rank").eq(lit(c.rank)).and(
-                    col("dossier_id")
-                        .gt(lit(c.dossier_id.clone()))
-                        .or(col("dossier_id").eq(lit(c.dossier_id.clone())).and(
-                            col("source_a")
-                                .gt(lit(c.source_a.clone()))
-                                .or(col("source_a").eq(lit(c.source_a.clone())).and(after_b)),
-                        )),
-                )),
-        )?;
-    }
-    let items_df = items_df
-        .sort(vec![
-            col("kind_rank").sort(true, false),
-            col("dossier_id").sort(true, false),
-            col("source_a").sort(true, false),
-            col("source_b").sort(true, true),
-        ])?
-        .limit(0, Some(p.limit))?;
     let mut items = Vec::new();
-    for b in &items_df.collect().await? {
+    for b in &items_b {
         let c = Cols(b);
         let id = c.strings("dossier_id")?;
         let kind = c.strings("kind")?;
@@ -568,6 +539,49 @@ async fn summarize(
         items,
         next_cursor,
     })
+}
+
+/// The page of items of `df`: of the asked kind, after the cursor, in order, `limit` of
+/// them.
+fn items_frame(
+    df: datafusion::prelude::DataFrame,
+    p: &Params,
+    cursor: Option<&Cursor>,
+) -> Result<datafusion::prelude::DataFrame, QueryError> {
+    let mut items_df = df.with_column("kind_rank", kind_rank_expr()?)?;
+
+    if let Some(k) = p.kind {
+        items_df = items_df.filter(col("kind").eq(lit(k.as_str())))?;
+    }
+    if let Some(c) = cursor {
+        // strictly after the cursor in the items' order (source_b: NULL first)
+        let sb = col("source_b");
+        let after_b = match &c.source_b {
+            None => sb.clone().is_not_null(),
+            Some(b) => sb.clone().gt(lit(b.clone())),
+        };
+        items_df = items_df.filter(
+            col("kind_rank")
+                .gt(lit(c.rank))
+                .or(col("kind_rank").eq(lit(c.rank)).and(
+                    col("dossier_id")
+                        .gt(lit(c.dossier_id.clone()))
+                        .or(col("dossier_id").eq(lit(c.dossier_id.clone())).and(
+                            col("source_a")
+                                .gt(lit(c.source_a.clone()))
+                                .or(col("source_a").eq(lit(c.source_a.clone())).and(after_b)),
+                        )),
+                )),
+        )?;
+    }
+    Ok(items_df
+        .sort(vec![
+            col("kind_rank").sort(true, false),
+            col("dossier_id").sort(true, false),
+            col("source_a").sort(true, false),
+            col("source_b").sort(true, true),
+        ])?
+        .limit(0, Some(p.limit))?)
 }
 
 /// Where a page of items ended: the last item's sort key, as text
