@@ -153,23 +153,6 @@ def year_vs_duckdb(binary, srv, data, work, repeat):
     return out
 
 
-class CachedServer(R.Server):
-    """The server with its default configuration (report cache on)."""
-
-    def __init__(self, binary, data, token):
-        import re
-        import subprocess
-        self.proc = subprocess.Popen([binary, "--data", str(data), "serve", "--port", "0"],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        line = self.proc.stdout.readline().decode()
-        m = re.match(r"listening on (\S+)", line)
-        if not m:
-            raise RuntimeError(f"serve did not start: {line!r}")
-        self.url = m.group(1).rstrip("/")
-        self.token = token
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-
-
 def bench_size(args, n, work, res):
     b = args.bin
     gen, data = work / "gen", work / "data"
@@ -195,7 +178,7 @@ def bench_size(args, n, work, res):
     finally:
         srv.stop()
     if args.cached_leaders:
-        srv = CachedServer(b, data, token)
+        srv = R.Server(b, data, token, cache=True)
         try:
             R.log(f"[{R.size_label(n)}] {args.leaders} leaders for {args.seconds:.0f} s, cache on")
             res["leaders_cached"] = leaders(srv, args.leaders, args.seconds)

@@ -152,13 +152,15 @@ def vm_hwm(pid):
 
 
 class Server:
-    def __init__(self, binary, data, token):
-        # the report cache is off: warm figures are the query engine's, not cache hits
-        conf = Path(data) / "bench-server.toml"
-        conf.write_text("[cache]\nmax_entries = 0\n")
-        self.proc = subprocess.Popen([binary, "--data", str(data), "serve", "--port", "0",
-                                      "--config", str(conf)],
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    def __init__(self, binary, data, token, cache=False):
+        # the report cache is off unless asked: warm figures are the query engine's, not
+        # cache hits
+        args = [binary, "--data", str(data), "serve", "--port", "0"]
+        if not cache:
+            conf = Path(data) / "bench-server.toml"
+            conf.write_text("[cache]\nmax_entries = 0\n")
+            args += ["--config", str(conf)]
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         line = self.proc.stdout.readline().decode()
         m = re.match(r"listening on (\S+)", line)
         if not m:

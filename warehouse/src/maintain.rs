@@ -24,6 +24,29 @@ use crate::WarehouseError;
 /// Compacted files are written up to this size.
 const TARGET_FILE_SIZE: u64 = 128 << 20;
 
+/// Compact a table's small files into files of up to [`TARGET_FILE_SIZE`] (the rows do not
+/// change; the log is not cleaned).
+async fn optimize(
+    table: deltalake::DeltaTable,
+) -> Result<
+    (
+        deltalake::DeltaTable,
+        deltalake::operations::optimize::Metrics,
+    ),
+    WarehouseError,
+> {
+    Ok(table
+        .optimize()
+        .with_type(OptimizeType::Compact)
+        .with_target_size(NonZeroU64::new(TARGET_FILE_SIZE).unwrap_or(NonZeroU64::MIN))
+        .with_max_concurrent_tasks(2)
+        .with_commit_properties(
+            deltalake::kernel::transaction::CommitProperties::default()
+                .with_cleanup_expired_logs(Some(false)),
+        )
+        .await?)
+}
+
 /// What maintenance did to one table.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct TableMaintenance {
@@ -56,16 +79,7 @@ impl Warehouse {
         let Some(table) = self.open_table(name).await? else {
             return Ok(None);
         };
-        let (table, _) = table
-            .optimize()
-            .with_type(OptimizeType::Compact)
-            .with_target_size(NonZeroU64::new(TARGET_FILE_SIZE).unwrap_or(NonZeroU64::MIN))
-            .with_max_concurrent_tasks(2)
-            .with_commit_properties(
-                deltalake::kernel::transaction::CommitProperties::default()
-                    .with_cleanup_expired_logs(Some(false)),
-            )
-            .await?;
+        let (table, _) = optimize(table).await?;
         Ok(table.version())
     }
 
@@ -96,16 +110,7 @@ impl Warehouse {
                 files_before: table.get_file_uris()?.count(),
                 ..TableMaintenance::default()
             };
-            let (table, metrics) = table
-                .optimize()
-                .with_type(OptimizeType::Compact)
-                .with_target_size(NonZeroU64::new(TARGET_FILE_SIZE).unwrap_or(NonZeroU64::MIN))
-                .with_max_concurrent_tasks(2)
-                .with_commit_properties(
-                    deltalake::kernel::transaction::CommitProperties::default()
-                        .with_cleanup_expired_logs(Some(false)),
-                )
-                .await?;
+            let (table, metrics) = optimize(table).await?;
             m.files_compacted = metrics.num_files_removed;
             deltalake::checkpoints::create_checkpoint(&table, None).await?;
             m.checkpoint = true;
