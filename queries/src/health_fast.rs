@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use datafusion::arrow::array::{Array, Int64Array};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::array::Array;
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{col, lit, SessionContext};
 
@@ -44,17 +42,6 @@ impl Acc {
         self.ingested = Some(self.ingested.map_or(ingested, |i| i.max(ingested)));
         self.lag_max = Some(self.lag_max.map_or(lag_max, |m| m.max(lag_max)));
     }
-}
-
-fn ints(b: &datafusion::arrow::array::RecordBatch, name: &str) -> Result<Int64Array, QueryError> {
-    let c = b
-        .column_by_name(name)
-        .ok_or_else(|| QueryError::Internal(format!("missing column {name}")))?;
-    cast(c, &DataType::Int64)?
-        .as_any()
-        .downcast_ref::<Int64Array>()
-        .cloned()
-        .ok_or_else(|| QueryError::Internal(format!("{name} is not an integer")))
 }
 
 /// The events (source, at, ingested_at) of the local day of `as_of`: one month
@@ -172,21 +159,21 @@ pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Rep
     for b in &days {
         let c = Cols(b);
         let src = string_col(b, "source")?;
-        let bucket = ints(b, "lag_bucket")?;
-        let after = ints(b, "after")?;
-        let n = ints(b, "n")?;
+        let bucket = c.ints("lag_bucket")?;
+        let after = c.ints("after")?;
+        let n = c.ints("n")?;
         let first = c.instants("first_at")?;
         let last = c.instants("last_at")?;
         let ing = c.instants("ingested")?;
         let lag = c.floats("lag_max")?;
         for i in 0..b.num_rows() {
             let a = acc.entry(src.value(i).to_string()).or_default();
-            if after.value(i) == 1 {
-                a.future += n.value(i);
+            if after.or_zero(i) == 1 {
+                a.future += n.or_zero(i);
             } else {
                 a.seen(
-                    n.value(i),
-                    bucket.value(i) as i32,
+                    n.or_zero(i),
+                    bucket.or_zero(i) as i32,
                     first.get(i).unwrap_or_default(),
                     last.get(i).unwrap_or_default(),
                     ing.get(i).unwrap_or_default(),
@@ -212,22 +199,22 @@ pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Rep
     }
     for b in &dossiers {
         let src = string_col(b, "source")?;
-        let n = ints(b, "n")?;
+        let n = Cols(b).ints("n")?;
         for i in 0..b.num_rows() {
             if let Some(a) = acc.get_mut(src.value(i)) {
-                a.dossiers = n.value(i);
+                a.dossiers = n.or_zero(i);
             }
         }
     }
     let mut unattributed = 0;
     for b in &quarantined {
         let src = string_col(b, "source")?;
-        let n = ints(b, "n")?;
+        let n = Cols(b).ints("n")?;
         for i in 0..b.num_rows() {
             if src.is_null(i) {
-                unattributed += n.value(i);
+                unattributed += n.or_zero(i);
             } else {
-                acc.entry(src.value(i).to_string()).or_default().quarantined = n.value(i);
+                acc.entry(src.value(i).to_string()).or_default().quarantined = n.or_zero(i);
             }
         }
     }

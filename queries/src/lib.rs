@@ -27,7 +27,7 @@ use datafusion::arrow::array::{BooleanArray, Date32Array, RecordBatch, StringArr
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::JoinType;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{col, lit, Expr, SessionConfig};
+use datafusion::prelude::{col, lit, DataFrame, Expr, SessionConfig};
 
 use giamsat_warehouse::refdata;
 use giamsat_warehouse::store::{self, Warehouse};
@@ -183,6 +183,28 @@ enum At {
     Absent,
 }
 
+/// Register table `name` at `at` in `ctx`; false when there is no such table (then nothing
+/// is registered).
+async fn register_if_present(
+    ctx: &SessionContext,
+    wh: &Warehouse,
+    name: &str,
+    at: At,
+) -> Result<bool, QueryError> {
+    let table = match at {
+        At::Latest => wh.open_table(name).await?,
+        At::Version(v) => wh.open_table_at(name, v).await?,
+        At::Absent => None,
+    };
+    let Some(t) = table else {
+        return Ok(false);
+    };
+    t.update_datafusion_session(&ctx.state())?;
+    ctx.register_table(name, t.table_provider().await?)?;
+    Ok(true)
+}
+
+/// Register table `name` at `at`, or an empty table of `schema` when there is none.
 async fn register_delta(
     ctx: &SessionContext,
     wh: &Warehouse,
@@ -190,19 +212,8 @@ async fn register_delta(
     schema: SchemaRef,
     at: At,
 ) -> Result<(), QueryError> {
-    let table = match at {
-        At::Latest => wh.open_table(name).await?,
-        At::Version(v) => wh.open_table_at(name, v).await?,
-        At::Absent => None,
-    };
-    match table {
-        Some(t) => {
-            t.update_datafusion_session(&ctx.state())?;
-            ctx.register_table(name, t.table_provider().await?)?;
-        }
-        None => {
-            ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-        }
+    if !register_if_present(ctx, wh, name, at).await? {
+        ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
     }
     Ok(())
 }
@@ -279,15 +290,7 @@ async fn build_session(
     // the rollup only where it agrees with the facts read (a pin from before it existed
     // reads Biểu 06 from the dossiers)
     for name in KEPT_AT_INGEST {
-        let table = match at(name) {
-            At::Absent => None,
-            At::Latest => wh.open_table(name).await?,
-            At::Version(v) => wh.open_table_at(name, v).await?,
-        };
-        if let Some(t) = table {
-            t.update_datafusion_session(&ctx.state())?;
-            ctx.register_table(name, t.table_provider().await?)?;
-        }
+        register_if_present(&ctx, wh, name, at(name)).await?;
     }
     let (s, b) = territories()?;
     ctx.register_table(
@@ -386,13 +389,17 @@ pub async fn scoped_session_at(
             .clone()
             .select_columns(&["dossier_id"])?
             .alias("scope_ids")?;
-        states = states.join(
-            ids.clone(),
-            JoinType::LeftSemi,
-            &["dossier_id"],
-            &["dossier_id"],
-            None,
-        )?;
+        // the rows of a per-dossier table that belong to a dossier in scope
+        let of_scope = |df: DataFrame| {
+            df.join(
+                ids.clone(),
+                JoinType::LeftSemi,
+                &["dossier_id"],
+                &["dossier_id"],
+                None,
+            )
+        };
+        states = of_scope(states)?;
         // what each source said about the dossiers in scope, and the discrepancies
         // between them (reconciliation)
         for name in [
@@ -400,26 +407,13 @@ pub async fn scoped_session_at(
             giamsat_warehouse::discrepancy::DISCREPANCIES,
         ] {
             if base.table_exist(name)? {
-                let t = base.table(name).await?.join(
-                    ids.clone(),
-                    JoinType::LeftSemi,
-                    &["dossier_id"],
-                    &["dossier_id"],
-                    None,
-                )?;
-                kept.push((name, t));
+                kept.push((name, of_scope(base.table(name).await?)?));
             }
         }
         // events of the dossiers in scope, plus the events without a dossier (citizens'
         // feedback) of every feedback that is in scope: linked to a dossier in scope, or
         // reported with a territory in scope
-        let of_dossiers = events.clone().join(
-            ids,
-            JoinType::LeftSemi,
-            &["dossier_id"],
-            &["dossier_id"],
-            None,
-        )?;
+        let of_dossiers = of_scope(events.clone())?;
         let loose = events.clone().filter(col("dossier_id").is_null())?;
         let feedback_ids = of_dossiers
             .clone()

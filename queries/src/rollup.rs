@@ -15,15 +15,11 @@
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
-use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
-use giamsat_warehouse::event::string_col;
-
 use crate::bieu06::{GroupBy, Params, Row};
+use crate::common::Cols;
 use crate::QueryError;
 
 pub use giamsat_warehouse::rollup::DAILY_ROLLUP;
@@ -60,15 +56,17 @@ fn sql(group_by: GroupBy) -> String {
         GroupBy::Source => ("c.sources", "CAST(NULL AS VARCHAR)"),
         g => g.columns(),
     };
-    let names = if matches!(group_by, GroupBy::Commune | GroupBy::Province) {
-        "t.commune_name, t.province_name"
+    // territory names only for the groupings that show them
+    let (names, join) = if matches!(group_by, GroupBy::Commune | GroupBy::Province) {
+        (
+            "t.commune_name, t.province_name",
+            "LEFT JOIN territories t ON t.commune_code = r.commune_code",
+        )
     } else {
-        "CAST(NULL AS VARCHAR) AS commune_name, CAST(NULL AS VARCHAR) AS province_name"
-    };
-    let join = if matches!(group_by, GroupBy::Commune | GroupBy::Province) {
-        "LEFT JOIN territories t ON t.commune_code = r.commune_code"
-    } else {
-        ""
+        (
+            "CAST(NULL AS VARCHAR) AS commune_name, CAST(NULL AS VARCHAR) AS province_name",
+            "",
+        )
     };
     format!(
         "WITH c AS (
@@ -139,17 +137,6 @@ impl Acc {
     }
 }
 
-fn int_col(b: &RecordBatch, name: &str) -> Result<Int64Array, QueryError> {
-    let c = b
-        .column_by_name(name)
-        .ok_or_else(|| QueryError::Internal(format!("missing column {name}")))?;
-    let c = cast(c, &DataType::Int64)?;
-    c.as_any()
-        .downcast_ref::<Int64Array>()
-        .cloned()
-        .ok_or_else(|| QueryError::Internal(format!("column {name} is not an integer")))
-}
-
 /// Biểu 06 from the rollup: groups in code order, then TOTAL.
 pub async fn run(
     ctx: &SessionContext,
@@ -169,43 +156,21 @@ pub async fn run(
     let mut groups: BTreeMap<String, Acc> = BTreeMap::new();
     let mut total = Acc::default();
     for b in &batches {
-        let codes = cast(
-            b.column_by_name("grp")
-                .ok_or_else(|| QueryError::Internal("missing column grp".into()))?,
-            &DataType::Utf8,
-        )?;
-        let codes = codes
-            .as_any()
-            .downcast_ref::<datafusion::arrow::array::StringArray>()
-            .cloned()
-            .ok_or_else(|| QueryError::Internal("group code is not text".into()))?;
-        let names = string_col(b, "grp_name")?;
-        let last = cast(
-            b.column_by_name("last_at")
-                .ok_or_else(|| QueryError::Internal("missing column last_at".into()))?,
-            &DataType::Timestamp(TimeUnit::Microsecond, None),
-        )?;
-        let last = last
-            .as_any()
-            .downcast_ref::<TimestampMicrosecondArray>()
-            .cloned()
-            .ok_or_else(|| QueryError::Internal("last_at is not a timestamp".into()))?;
+        let c = Cols(b);
+        let codes = c.strings("grp")?;
+        let names = c.strings("grp_name")?;
+        let last = c.instants("last_at")?;
         let ints = SUMS
             .iter()
-            .map(|c| int_col(b, c))
+            .map(|name| c.ints(name))
             .collect::<Result<Vec<_>, _>>()?;
-        for i in 0..b.num_rows() {
+        for i in 0..c.rows() {
             let mut sums = [0i64; 9];
             for (k, s) in sums.iter_mut().enumerate() {
-                *s = if ints[k].is_null(i) {
-                    0
-                } else {
-                    ints[k].value(i)
-                };
+                *s = ints[k].or_zero(i);
             }
-            let at = if last.is_null(i) { 0 } else { last.value(i) };
-            let name = (!names.is_null(i)).then(|| (at, names.value(i).to_string()));
-            let code = (!codes.is_null(i)).then(|| codes.value(i).to_string());
+            let name = names.get(i).map(|n| (last.or_zero(i), n));
+            let code = codes.get(i);
             total.add(None, &sums);
             match (p.group_by, code) {
                 (GroupBy::Source, Some(list)) => {

@@ -53,6 +53,17 @@ pub async fn load_golden(config: Config) -> Loaded {
     .await
 }
 
+/// The recon fixture (four sources, future events, quarantined records), loaded.
+pub async fn load_recon(config: Config) -> Loaded {
+    let f = root().join("fixtures/recon");
+    load(
+        config,
+        &f.join("procedures.csv"),
+        &[f.join("events.ndjson")],
+    )
+    .await
+}
+
 /// The `giamsat` binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_giamsat");
 

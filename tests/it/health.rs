@@ -83,17 +83,6 @@ async fn compare(l: &common::Loaded, as_of: i64) -> usize {
     exact.sources.iter().filter(|s| s.events > 0).count()
 }
 
-/// The recon fixture (four sources, future events, quarantined records), loaded.
-async fn recon_fixture() -> common::Loaded {
-    let f = common::root().join("fixtures/recon");
-    common::load(
-        Config::default(),
-        &f.join("procedures.csv"),
-        &[f.join("events.ndjson")],
-    )
-    .await
-}
-
 fn at(s: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(s)
         .expect("rfc3339")
@@ -102,7 +91,7 @@ fn at(s: &str) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_from_ingest_tables_equals_event_level_sql_on_the_recon_fixture() {
-    let l = recon_fixture().await;
+    let l = common::load_recon(Config::default()).await;
     assert!(l.ctx.table_exist("source_days").expect("exists"));
     let mut with_events = 0;
     for t in [
@@ -308,7 +297,7 @@ async fn compare_recon(l: &common::Loaded) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciliation_from_ingest_tables_equals_reconciliation_from_events() {
-    let l = recon_fixture().await;
+    let l = common::load_recon(Config::default()).await;
     let items = compare_recon(&l).await;
     assert!(items > 50, "{items}");
     // a bad cursor is the user's fault
@@ -351,7 +340,7 @@ async fn compare_alerts(l: &common::Loaded, instants: &[&str]) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_from_ingest_tables_equal_alerts_from_facts_and_events() {
-    let l = recon_fixture().await;
+    let l = common::load_recon(Config::default()).await;
     let flagged = compare_alerts(
         &l,
         &[

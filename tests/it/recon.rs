@@ -93,13 +93,7 @@ fn at(s: &str) -> i64 {
 const AS_OF: &str = "2026-04-24T15:00:00+07:00";
 
 async fn load() -> common::Loaded {
-    let f = common::root().join("fixtures/recon");
-    common::load(
-        Config::default(),
-        &f.join("procedures.csv"),
-        &[f.join("events.ndjson")],
-    )
-    .await
+    common::load_recon(Config::default()).await
 }
 
 async fn commune_session(w: &common::Loaded, commune: &str) -> SessionContext {

@@ -305,57 +305,65 @@ impl Warehouse {
         Ok(n as u64)
     }
 
+    /// The files of `events` at version `to` (the latest when None) that version `since`
+    /// did not have (every file when `since` is None). None when either version cannot
+    /// be read.
+    pub(crate) async fn events_files_added(
+        &self,
+        since: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Option<Vec<PathBuf>>, WarehouseError> {
+        let now = match to {
+            None => self.open_table(EVENTS).await?,
+            Some(v) => self.open_table_at(EVENTS, v).await?,
+        };
+        let Some(now) = now else {
+            return Ok(None);
+        };
+        let old: HashSet<String> = match since {
+            None => HashSet::new(),
+            Some(v) => match self.open_table_at(EVENTS, v).await {
+                Ok(Some(then)) => then.get_file_uris()?.collect(),
+                _ => return Ok(None),
+            },
+        };
+        let added = now
+            .get_file_uris()?
+            .filter(|u| !old.contains(u))
+            .map(|u| local_path(&u))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(added))
+    }
+
     /// The dossiers, months and number of the events in files added to `events` after
     /// `version`; None when that version cannot be read (then: rebuild).
     async fn events_added_since(
         &self,
         version: u64,
     ) -> Result<Option<(HashSet<String>, BTreeSet<String>, u64)>, WarehouseError> {
-        let Some(now) = self.open_table(EVENTS).await? else {
+        let Some(added) = self.events_files_added(Some(version as i64), None).await? else {
             return Ok(None);
         };
-        let Ok(Some(then)) = self.open_table_at(EVENTS, version as i64).await else {
-            return Ok(None);
-        };
-        let old: HashSet<String> = then.get_file_uris()?.collect();
-        let added: Vec<PathBuf> = now
-            .get_file_uris()?
-            .filter(|u| !old.contains(u))
-            .map(|u| local_path(&u))
-            .collect::<Result<_, _>>()?;
         let offset = self.calendar.offset_micros();
-        tokio::task::spawn_blocking(move || {
-            use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-            use datafusion::parquet::arrow::ProjectionMask;
-            let mut touched = HashSet::new();
-            let mut months = BTreeSet::new();
-            let mut rows = 0u64;
-            for path in added {
-                let file = std::fs::File::open(&path)?;
-                let b = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| WarehouseError::Data(e.to_string()))?;
-                let mask = ProjectionMask::columns(b.parquet_schema(), ["dossier_id", "at"]);
-                for batch in b
-                    .with_projection(mask)
-                    .build()
-                    .map_err(|e| WarehouseError::Data(e.to_string()))?
-                {
-                    let batch = batch?;
-                    let ids = event::string_col(&batch, "dossier_id")?;
-                    let at = event::ts_col(&batch, "at")?;
-                    rows += batch.num_rows() as u64;
-                    for i in 0..batch.num_rows() {
-                        if !ids.is_null(i) {
-                            touched.insert(ids.value(i).to_string());
-                        }
-                        months.insert(month_of(at.value(i), offset));
+        let found = read_files(
+            added,
+            &["dossier_id", "at"],
+            (HashSet::new(), BTreeSet::new(), 0u64),
+            move |(touched, months, rows), batch| {
+                let ids = event::string_col(batch, "dossier_id")?;
+                let at = event::ts_col(batch, "at")?;
+                *rows += batch.num_rows() as u64;
+                for i in 0..batch.num_rows() {
+                    if !ids.is_null(i) {
+                        touched.insert(ids.value(i).to_string());
                     }
+                    months.insert(month_of(at.value(i), offset));
                 }
-            }
-            Ok::<_, WarehouseError>(Some((touched, months, rows)))
-        })
-        .await
-        .map_err(|e| WarehouseError::Data(e.to_string()))?
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(Some(found))
     }
 
     /// Re-derive the dossiers in `touched` from all their stored events and rewrite only
@@ -522,14 +530,20 @@ impl Warehouse {
         stamp.discrepancies_version = v[4];
         let watermark = stamped.as_ref().and_then(|s| s.health_watermark);
         stamp.health_watermark = watermark;
-        stamp.source_days_version = self
-            .source_days_catch_up(stamp.events_version, watermark)
-            .await?;
-        stamp.rollup_version = if rollup_behind {
-            self.rollup_rebuild().await?
-        } else {
-            self.rollup_parts(&parts).await?
+        // the rollup follows the rewritten partitions, the lag buckets the new events
+        let rollup = async {
+            if rollup_behind {
+                self.rollup_rebuild().await
+            } else {
+                self.rollup_parts(&parts).await
+            }
         };
+        let (health, rollup) = tokio::try_join!(
+            self.source_days_catch_up(stamp.events_version, watermark),
+            rollup
+        )?;
+        stamp.source_days_version = health;
+        stamp.rollup_version = rollup;
         stamp.dossiers = facts.len();
         stamp.states = states.len();
         self.write_stamp(&stamp)?;
@@ -587,76 +601,87 @@ impl Warehouse {
         parts: &BTreeSet<String>,
         (new_facts, new_states, new_sources, new_open, new_found): DerivedRows,
     ) -> Result<Vec<Option<u64>>, WarehouseError> {
-        let mut versions = Vec::new();
-        for (name, schema, new) in [
-            (DOSSIER_FACTS, facts_schema(), new_facts),
-            (DOSSIER_STATES, states_schema(), new_states),
-            (DOSSIER_SOURCES, dossier_sources_schema(), new_sources),
-            (OPEN_STATES, open_states_schema(), new_open),
-            (DISCREPANCIES, discrepancies_schema(), new_found),
-        ] {
-            let table = self.open_table(name).await?;
-            let Some(table) = table else {
-                let v = self
-                    .commit(
-                        name,
-                        vec![new],
-                        Commit {
-                            mode: SaveMode::Overwrite,
-                            partitions: &[PART],
-                            ..Commit::default()
-                        },
-                    )
-                    .await?;
-                versions.push(Some(v));
-                continue;
-            };
-            if parts.is_empty() {
-                versions.push(table.version());
-                continue;
-            }
-            table.update_datafusion_session(&ctx.state())?;
-            let name_in_ctx = format!("{name}_parts");
-            if ctx.table_exist(&name_in_ctx)? {
-                ctx.deregister_table(&name_in_ctx)?;
-            }
-            ctx.register_table(&name_in_ctx, table.table_provider().await?)?;
-            let kept = ctx
-                .table(&name_in_ctx)
-                .await?
-                .filter(in_list(PART, parts))?
-                .join(
-                    ids.clone(),
-                    JoinType::LeftAnti,
-                    &["dossier_id"],
-                    &["touched_id"],
-                    None,
-                )?
-                .collect()
-                .await?;
-            let mut batches = kept
-                .iter()
-                .map(|b| conform(b, &schema))
-                .collect::<Result<Vec<_>, _>>()?;
-            batches.push(new);
+        // five tables, independent until the stamp names them: rewritten concurrently
+        futures::future::try_join_all(
+            [
+                (DOSSIER_FACTS, facts_schema(), new_facts),
+                (DOSSIER_STATES, states_schema(), new_states),
+                (DOSSIER_SOURCES, dossier_sources_schema(), new_sources),
+                (OPEN_STATES, open_states_schema(), new_open),
+                (DISCREPANCIES, discrepancies_schema(), new_found),
+            ]
+            .map(|(name, schema, new)| self.replace_parts_of(ctx, ids, parts, name, schema, new)),
+        )
+        .await
+    }
+
+    /// [`Self::replace_parts`] for one table: its new version.
+    async fn replace_parts_of(
+        &self,
+        ctx: &SessionContext,
+        ids: &DataFrame,
+        parts: &BTreeSet<String>,
+        name: &str,
+        schema: SchemaRef,
+        new: RecordBatch,
+    ) -> Result<Option<u64>, WarehouseError> {
+        let Some(table) = self.open_table(name).await? else {
             let v = self
                 .commit(
                     name,
-                    batches,
+                    vec![new],
                     Commit {
                         mode: SaveMode::Overwrite,
                         partitions: &[PART],
-                        replace_where: Some(in_list(PART, parts)),
                         ..Commit::default()
                     },
                 )
                 .await?;
-            versions.push(Some(v));
+            return Ok(Some(v));
+        };
+        if parts.is_empty() {
+            return Ok(table.version());
         }
-        Ok(versions)
+        table.update_datafusion_session(&ctx.state())?;
+        let name_in_ctx = format!("{name}_parts");
+        if ctx.table_exist(&name_in_ctx)? {
+            ctx.deregister_table(&name_in_ctx)?;
+        }
+        ctx.register_table(&name_in_ctx, table.table_provider().await?)?;
+        let kept = ctx
+            .table(&name_in_ctx)
+            .await?
+            .filter(in_list(PART, parts))?
+            .join(
+                ids.clone(),
+                JoinType::LeftAnti,
+                &["dossier_id"],
+                &["touched_id"],
+                None,
+            )?
+            .collect()
+            .await?;
+        let mut batches = kept
+            .iter()
+            .map(|b| conform(b, &schema))
+            .collect::<Result<Vec<_>, _>>()?;
+        batches.push(new);
+        let v = self
+            .commit(
+                name,
+                batches,
+                Commit {
+                    mode: SaveMode::Overwrite,
+                    partitions: &[PART],
+                    replace_where: Some(in_list(PART, parts)),
+                    ..Commit::default()
+                },
+            )
+            .await?;
+        Ok(Some(v))
     }
 
-    /// Rebuild `dossier_facts` and `dossier_states` from all events. Streaming: the
+    /// Rebuild the derived tables from all events. Streaming: the
     /// events are read sorted by dossier through a sort that spills to disk beyond a
     /// fixed memory, and the facts are written in several commits (readers keep
     /// reading the stamped versions until the stamp names the new ones).
@@ -774,16 +799,7 @@ impl Warehouse {
         let (facts_rows, states_rows, sources_rows, open_rows, found_rows) =
             self.derived_batches(facts, states, firsts).await?;
         let first = written.facts.is_none();
-        let how = || Commit {
-            mode: if first {
-                SaveMode::Overwrite
-            } else {
-                SaveMode::Append
-            },
-            partitions: &[PART],
-            overwrite_schema: first,
-            ..Commit::default()
-        };
+        let how = || Commit::rebuild_step(first);
         written.facts = Some(self.commit(DOSSIER_FACTS, vec![facts_rows], how()).await?);
         written.states = Some(
             self.commit(DOSSIER_STATES, vec![states_rows], how())
@@ -820,6 +836,37 @@ struct Written {
     found: Option<u64>,
     dossiers: usize,
     segments: usize,
+}
+
+/// Fold the batches of some columns of local Parquet files into `acc`, on a blocking
+/// thread (the files of one table version, read without planning a query).
+pub(crate) async fn read_files<T: Send + 'static>(
+    paths: Vec<PathBuf>,
+    columns: &'static [&'static str],
+    acc: T,
+    mut f: impl FnMut(&mut T, &RecordBatch) -> Result<(), WarehouseError> + Send + 'static,
+) -> Result<T, WarehouseError> {
+    tokio::task::spawn_blocking(move || {
+        use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use datafusion::parquet::arrow::ProjectionMask;
+        let mut acc = acc;
+        for path in paths {
+            let file = std::fs::File::open(&path)?;
+            let b = ParquetRecordBatchReaderBuilder::try_new(file)
+                .map_err(|e| WarehouseError::Data(e.to_string()))?;
+            let mask = ProjectionMask::columns(b.parquet_schema(), columns.iter().copied());
+            for batch in b
+                .with_projection(mask)
+                .build()
+                .map_err(|e| WarehouseError::Data(e.to_string()))?
+            {
+                f(&mut acc, &batch?)?;
+            }
+        }
+        Ok(acc)
+    })
+    .await
+    .map_err(|e| WarehouseError::Data(e.to_string()))?
 }
 
 /// Cast a batch read back through DataFusion (string views etc.) to a table's schema.

@@ -420,13 +420,13 @@ pub fn dossier_sources_batch(
 
 impl Warehouse {
     /// The events version `source_days` summarises up to (None: nothing yet).
-    async fn source_days_watermark(&self) -> Result<Option<i64>, WarehouseError> {
-        let Some(t) = self.open_table(SOURCE_DAYS).await? else {
-            return Ok(None);
-        };
+    async fn source_days_watermark(
+        &self,
+        table: &deltalake::DeltaTable,
+    ) -> Result<Option<i64>, WarehouseError> {
         let ctx = datafusion::prelude::SessionContext::new();
-        t.update_datafusion_session(&ctx.state())?;
-        ctx.register_table("source_days_watermark", t.table_provider().await?)?;
+        table.update_datafusion_session(&ctx.state())?;
+        ctx.register_table("source_days_watermark", table.table_provider().await?)?;
         let b = ctx
             .sql("SELECT MAX(events_version) AS v FROM source_days_watermark")
             .await?
@@ -445,63 +445,34 @@ impl Warehouse {
         events_version: Option<u64>,
         stamped: Option<i64>,
     ) -> Result<Option<u64>, WarehouseError> {
+        let table = self.open_table(SOURCE_DAYS).await?;
+        let current = table.as_ref().and_then(|t| t.version());
         let Some(to) = events_version else {
-            return Ok(self
-                .open_table(SOURCE_DAYS)
-                .await?
-                .and_then(|t| t.version()));
+            return Ok(current);
         };
-        let from = self.source_days_watermark().await?.max(stamped);
-        let table_exists = self.open_table(SOURCE_DAYS).await?.is_some();
-        if table_exists && from.is_some_and(|f| f >= to as i64) {
-            return Ok(self
-                .open_table(SOURCE_DAYS)
-                .await?
-                .and_then(|t| t.version()));
+        // nothing summarised yet (no table): every file
+        let from = match &table {
+            Some(t) => self.source_days_watermark(t).await?.max(stamped),
+            None => None,
+        };
+        if table.is_some() && from.is_some_and(|f| f >= to as i64) {
+            return Ok(current);
         }
-        let Some(now) = self.open_table_at(crate::store::EVENTS, to as i64).await? else {
-            return Ok(None);
+        let added = match self.events_files_added(from, Some(to as i64)).await? {
+            Some(added) => added,
+            None if from.is_some() => return self.source_days_rebuild(events_version).await,
+            None => return Ok(None),
         };
-        let old: BTreeSet<String> = match from {
-            Some(f) if table_exists => match self.open_table_at(crate::store::EVENTS, f).await {
-                Ok(Some(t)) => t.get_file_uris()?.collect(),
-                _ => return self.source_days_rebuild(events_version).await,
-            },
-            _ => BTreeSet::new(),
-        };
-        let added: Vec<std::path::PathBuf> = now
-            .get_file_uris()?
-            .filter(|u| !old.contains(u))
-            .map(|u| crate::derived::local_path(&u))
-            .collect::<Result<_, _>>()?;
         let offset = self.calendar.offset_micros();
-        let days = tokio::task::spawn_blocking(move || {
-            use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-            use datafusion::parquet::arrow::ProjectionMask;
-            let mut days = SourceDays::default();
-            for path in added {
-                let file = std::fs::File::open(&path)?;
-                let b = ParquetRecordBatchReaderBuilder::try_new(file)
-                    .map_err(|e| WarehouseError::Data(e.to_string()))?;
-                let mask =
-                    ProjectionMask::columns(b.parquet_schema(), ["source", "at", "ingested_at"]);
-                for batch in b
-                    .with_projection(mask)
-                    .build()
-                    .map_err(|e| WarehouseError::Data(e.to_string()))?
-                {
-                    days.add_batch(&batch?, offset)?;
-                }
-            }
-            Ok::<_, WarehouseError>(days)
-        })
-        .await
-        .map_err(|e| WarehouseError::Data(e.to_string()))??;
-        if days.is_empty() && table_exists {
-            return Ok(self
-                .open_table(SOURCE_DAYS)
-                .await?
-                .and_then(|t| t.version()));
+        let days = crate::derived::read_files(
+            added,
+            &["source", "at", "ingested_at"],
+            SourceDays::default(),
+            move |days, batch| days.add_batch(batch, offset),
+        )
+        .await?;
+        if days.is_empty() && table.is_some() {
+            return Ok(current);
         }
         let v = self
             .commit(

@@ -189,21 +189,8 @@ impl Warehouse {
         rows: Vec<RecordBatch>,
         first: bool,
     ) -> Result<u64, WarehouseError> {
-        self.commit(
-            DAILY_ROLLUP,
-            rows,
-            Commit {
-                mode: if first {
-                    SaveMode::Overwrite
-                } else {
-                    SaveMode::Append
-                },
-                partitions: &[PART],
-                overwrite_schema: first,
-                ..Commit::default()
-            },
-        )
-        .await
+        self.commit(DAILY_ROLLUP, rows, Commit::rebuild_step(first))
+            .await
     }
 
     /// The partitions of `dossier_facts`.

@@ -107,6 +107,23 @@ pub(crate) struct Commit<'a> {
     pub overwrite_schema: bool,
 }
 
+impl Commit<'static> {
+    /// One commit of a table rebuilt in several, partitioned by [`PART`]: the first
+    /// replaces the table (and its schema), the others append.
+    pub(crate) fn rebuild_step(first: bool) -> Commit<'static> {
+        Commit {
+            mode: if first {
+                SaveMode::Overwrite
+            } else {
+                SaveMode::Append
+            },
+            partitions: &[PART],
+            overwrite_schema: first,
+            ..Commit::default()
+        }
+    }
+}
+
 impl Default for Commit<'_> {
     fn default() -> Self {
         Commit {
