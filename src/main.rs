@@ -95,6 +95,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: QuarantineCmd,
     },
+    /// Mapping profiles of exported sheets (CSV, XLSX).
+    Profile {
+        #[command(subcommand)]
+        cmd: ProfileCmd,
+    },
     /// Manage access tokens (stored hashed under --data).
     Token {
         #[command(subcommand)]
@@ -159,6 +164,23 @@ enum QuarantineCmd {
         profile: Option<PathBuf>,
         #[arg(long)]
         source: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProfileCmd {
+    /// Dry run: the mapping, the first rows as events, what would be quarantined and
+    /// why; writes nothing.
+    Check {
+        #[arg(long)]
+        profile: PathBuf,
+        /// Source code (default: the profile's).
+        #[arg(long)]
+        source: Option<String>,
+        /// Rows whose events are shown.
+        #[arg(long, default_value_t = 5)]
+        rows: usize,
+        file: PathBuf,
     },
 }
 
@@ -816,6 +838,21 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 .map_err(classify_ingest)?;
             println!("{}", serde_json::to_string(&c)?);
         }
+        Cmd::Profile {
+            cmd:
+                ProfileCmd::Check {
+                    profile,
+                    source,
+                    rows,
+                    file,
+                },
+        } => {
+            let profile =
+                giamsat_ingest::csvprofile::Profile::load(&profile).map_err(classify_ingest)?;
+            let check = giamsat_ingest::check::check(&file, &profile, source.as_deref())
+                .map_err(classify_ingest)?;
+            print!("{}", check.render(rows));
+        }
         Cmd::Maintain { retention_hours } => {
             let pinned = open_exporter(&cli.data)?
                 .pinned_versions()
@@ -919,14 +956,14 @@ fn progress_bar(total: u64) -> indicatif::ProgressBar {
 /// `--format` (+ `--profile`) → an input format; a bad profile fails before any data is read.
 fn parse_format(format: &str, profile: Option<&Path>) -> anyhow::Result<Format> {
     Ok(match (format, profile) {
-        ("csv", Some(p)) => Format::Csv(Box::new(
+        ("csv" | "xlsx", Some(p)) => Format::Csv(Box::new(
             giamsat_ingest::csvprofile::Profile::load(p).map_err(classify_ingest)?,
         )),
-        ("csv", None) => return Err(bad("--format csv cần --profile TỆP.toml")),
-        (_, Some(_)) => return Err(bad("--profile chỉ dùng với --format csv")),
+        ("csv" | "xlsx", None) => return Err(bad("--format csv|xlsx cần --profile TỆP.toml")),
+        (_, Some(_)) => return Err(bad("--profile chỉ dùng với --format csv hoặc xlsx")),
         (f, None) => Format::parse(f).ok_or_else(|| {
             bad(format!(
-                "định dạng không hợp lệ: {f} (canonical|dvcqg|csv|procedures)"
+                "định dạng không hợp lệ: {f} (canonical|dvcqg|csv|xlsx|procedures)"
             ))
         })?,
     })

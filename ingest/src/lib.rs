@@ -2,10 +2,12 @@
 //! de-duplication by (source, event_id); one Delta commit per batch.
 
 pub mod canonical;
+pub mod check;
 pub mod csvprofile;
 pub mod dvcqg;
 pub mod generate;
 pub mod procedures;
+pub mod sheet;
 pub mod stream;
 
 use std::collections::{BTreeSet, HashSet};

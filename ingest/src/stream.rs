@@ -141,6 +141,9 @@ fn read_file(path: &Path, format: &Format, source: Option<&str>, limits: ChunkLi
             Format::Dvcqg if is_document(path)? => {
                 read_document(r, &name, source.unwrap_or("dvcqg"), limits, &mut chain, tx)
             }
+            Format::Csv(profile) if crate::sheet::is_workbook(path) => {
+                read_workbook(path, profile, source, limits, &mut chain, tx)
+            }
             Format::Csv(_) => read_lines(r, &name, format, source, limits, true, &mut chain, tx),
             _ => read_lines(r, &name, format, source, limits, false, &mut chain, tx),
         }
@@ -239,13 +242,39 @@ fn read_lines(
     tx: &Sender,
 ) -> Result<(), IngestError> {
     let mut header: Vec<u8> = Vec::new();
-    if csv {
-        r.read_until(b'\n', &mut header).map_err(io(name))?;
+    // physical lines (canonical, dvcqg) or CSV records before the chunk
+    let mut before: i64 = 0;
+    if let (true, Format::Csv(profile)) = (csv, format) {
+        // title lines above the header are skipped: the header holds the profile's headings
+        let mut first: Option<Vec<u8>> = None;
+        loop {
+            header.clear();
+            // one record: a quoted heading may hold line breaks
+            let mut n = r.read_until(b'\n', &mut header).map_err(io(name))?;
+            while n > 0 && header.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+                n = r.read_until(b'\n', &mut header).map_err(io(name))?;
+            }
+            if header.is_empty() || before as usize >= csvprofile::HEADER_SEARCH_ROWS {
+                let cells = first
+                    .map(|f| csvprofile::csv_cells(&f, profile.delimiter_byte()))
+                    .and_then(|c| c.into_iter().next())
+                    .unwrap_or_default();
+                return Err(IngestError::Input(format!(
+                    "{name}: không tìm thấy dòng tiêu đề; thiếu cột {:?} của hồ sơ ánh xạ",
+                    profile.missing(&cells)
+                )));
+            }
+            if profile.is_header_line(&header) {
+                break;
+            }
+            if first.is_none() && !header.iter().all(|b| b.is_ascii_whitespace()) {
+                first = Some(header.clone());
+            }
+            before += 1;
+        }
     }
     let mut chunk: Vec<u8> = Vec::new();
     let mut line = Vec::new();
-    // physical lines (canonical, dvcqg) or CSV records before the chunk
-    let mut before: i64 = 0;
     let mut in_chunk: i64 = 0;
     let mut open_quote = false;
     loop {
@@ -277,6 +306,48 @@ fn read_lines(
     }
     if !chunk.is_empty() {
         send_lines(&chunk, &header, name, format, source, before, chain, tx)?;
+    }
+    Ok(())
+}
+
+/// A workbook: its sheet read whole, the rows mapped and sent in chunks of rows (the key
+/// chains the rows' text, so the same sheet sent again is recognised chunk by chunk).
+fn read_workbook(
+    path: &Path,
+    profile: &csvprofile::Profile,
+    source: Option<&str>,
+    limits: ChunkLimits,
+    chain: &mut Chain,
+    tx: &Sender,
+) -> Result<(), IngestError> {
+    let source = profile.source_for(source)?;
+    let sheet = crate::sheet::read(path, profile)?;
+    let name = path.display().to_string();
+    // progress in file bytes, shared out by rows
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let per_row = size / (sheet.rows.len() as u64).max(1);
+    let mut footer = false;
+    for rows in sheet.rows.chunks(limits.lines.max(1)) {
+        let mut text = Vec::new();
+        for (line, cells) in rows {
+            text.extend_from_slice(line.to_string().as_bytes());
+            text.extend_from_slice(&csvprofile::mini_csv(&sheet.header.cells, cells, b','));
+        }
+        let key = chain.next(&text);
+        let mapped = profile.map_rows(
+            &name,
+            &sheet.header,
+            rows.iter().map(|(l, c)| (*l, Ok(c.clone()))),
+            &source,
+            &mut footer,
+        );
+        tx.blocking_send(Ok(Parsed {
+            events: mapped.events,
+            quarantine: mapped.quarantine,
+            key,
+            bytes: per_row * rows.len() as u64,
+        }))
+        .map_err(|_| IngestError::Input("ingest dừng".into()))?;
     }
     Ok(())
 }

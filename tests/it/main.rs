@@ -16,3 +16,4 @@ mod props;
 mod recon;
 mod rollup;
 mod scale;
+mod sheets;
