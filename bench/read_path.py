@@ -161,16 +161,25 @@ def bench_size(args, n, work, res):
         R.run_measured([b, "generate", "--out", str(gen), "--dossiers", str(n), "--seed", "1"])
         R.run_measured([b, "--data", str(data), "ingest", "--format", "procedures",
                         str(gen / "procedures.csv")])
+        lines = sum(1 for _ in open(gen / "events.ndjson", "rb"))
         secs, rss, _ = R.run_measured([b, "--data", str(data), "ingest", str(gen / "events.ndjson")])
-        res["file_ingest"] = {"seconds": secs, "peak_rss": rss}
+        res["file_ingest"] = {"seconds": secs, "peak_rss": rss, "lines": lines,
+                              "lines_per_s": lines / secs}
+        R.log(f"[{R.size_label(n)}] file ingest: {res['file_ingest']}")
+        if args.drop_input:
+            (gen / "events.ndjson").unlink()
         secs, rss, _ = R.run_measured([b, "--data", str(data), "ingest", "--format", "dvcqg",
                                        str(gen / "dvcqg.ndjson")])
         res["portal_ingest"] = {"seconds": secs, "peak_rss": rss}
+        R.log(f"[{R.size_label(n)}] portal ingest: {res['portal_ingest']}")
+        if args.drop_input:
+            (gen / "dvcqg.ndjson").unlink()
     token = R.add_token(b, data)
     srv = R.Server(b, data, token)
     try:
         R.log(f"[{R.size_label(n)}] each endpoint alone")
         res["single"] = single_user(srv, args.repeat)
+        R.log(f"[{R.size_label(n)}] single: {json.dumps(res['single'], default=str)}")
         R.log(f"[{R.size_label(n)}] {args.leaders} leaders for {args.seconds:.0f} s")
         res["leaders"] = leaders(srv, args.leaders, args.seconds)
         R.log(f"[{R.size_label(n)}] Biểu 06 for a year against DuckDB")
@@ -194,6 +203,7 @@ def write(results, args, started):
     out = R.ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     day = started.strftime("%Y-%m-%d")
+    day += f"-{args.tag}" if args.tag else ""
     (out / f"{day}-read-path.json").write_text(json.dumps(results, indent=2, default=str))
     m = R.machine_info()
     L = [f"# Read path (dashboard) at scale, {started.strftime('%Y-%m-%d %H:%M')} UTC", "",
@@ -247,6 +257,9 @@ def main():
     ap.add_argument("--leaders", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=120)
     ap.add_argument("--note", default="")
+    ap.add_argument("--tag", default="", help="results file <date>-<tag>-read-path.md")
+    ap.add_argument("--drop-input", action="store_true",
+                    help="delete each generated file once ingested (disk)")
     ap.add_argument("--cached-leaders", action="store_true",
                     help="run the leaders again with the report cache on")
     args = ap.parse_args()

@@ -258,7 +258,17 @@ impl Profile {
 
     /// Parse and check profile text; an error names the TOML line it is about.
     pub fn parse(text: &str) -> Result<Profile, String> {
-        let p: Profile = toml::from_str(text).map_err(|e| e.to_string().replace('\n', " "))?;
+        let p: Profile = toml::from_str(text).map_err(|e| {
+            let msg = e.to_string().replace('\n', " ");
+            match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.matches('\n').count() + 1;
+                    format!("dòng {line}: {msg}")
+                }
+                None => msg,
+            }
+        })?;
         let err = |key: &str, msg: String| at_line(text, key, msg);
         if p.delimiter.len() != 1 {
             return Err(err(
@@ -1015,7 +1025,9 @@ status_column = "Trạng thái"
         assert!(e.starts_with("dòng 15:"), "{e}");
         let bad = WIDE.replace("[events]", "[events\n");
         let e = Profile::parse(&bad).expect_err("syntax");
-        assert!(e.contains("line 9"), "{e}");
+        assert!(e.starts_with("dòng 9:"), "{e}");
+        let e = Profile::parse(&WIDE.replace("source =", "nguon =")).expect_err("unknown key");
+        assert!(e.starts_with("dòng 1:") && e.contains("nguon"), "{e}");
         let bad = WIDE.replace("\"%d/%m/%Y\"]", "\"%d/%m/%Q\"]");
         assert!(Profile::parse(&bad)
             .expect_err("format")
