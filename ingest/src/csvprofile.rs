@@ -884,6 +884,18 @@ status_column = "Trạng thái"
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    /// The header of the test sheet `WIDE` reads.
+    fn header() -> Header {
+        Header::new(cells(&[
+            "STT",
+            "Mã hồ sơ",
+            "Tiếp nhận",
+            "Hẹn trả",
+            "Có kết quả",
+            "Trạng thái",
+        ]))
+    }
+
     fn local(s: &str) -> DateTime<Tz> {
         let n = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("instant");
         Ho_Chi_Minh.from_local_datetime(&n).single().expect("local")
@@ -943,14 +955,7 @@ status_column = "Trạng thái"
     #[test]
     fn wide_rows_become_events_with_ids_from_dossier_type_and_instant() {
         let p = Profile::parse(WIDE).expect("profile");
-        let header = Header::new(cells(&[
-            "STT",
-            "Mã hồ sơ",
-            "Tiếp nhận",
-            "Hẹn trả",
-            "Có kết quả",
-            "Trạng thái",
-        ]));
+        let header = header();
         let row = cells(&[
             "1",
             "H-1",
@@ -997,14 +1002,7 @@ status_column = "Trạng thái"
     #[test]
     fn row_kinds() {
         let p = Profile::parse(WIDE).expect("profile");
-        let header = Header::new(cells(&[
-            "STT",
-            "Mã hồ sơ",
-            "Tiếp nhận",
-            "Hẹn trả",
-            "Có kết quả",
-            "Trạng thái",
-        ]));
+        let header = header();
         let kind = |r: &[&str], footer| p.classify(&header, &cells(r), footer);
         assert_eq!(kind(&["", " ", ""], false), RowKind::Blank);
         assert_eq!(kind(&["TỔNG CỘNG", "", "12"], false), RowKind::Totals);
