@@ -100,12 +100,13 @@ pub fn read(path: &Path, profile: &Profile) -> Result<Sheet, IngestError> {
             r.iter().map(text).collect::<Vec<String>>(),
         )
     });
-    let mut head: Vec<(i64, Vec<String>)> = Vec::new();
+    // the rows searched for the header, and their sheet row numbers
+    let (mut head, mut numbers): (Vec<Vec<String>>, Vec<i64>) = (Vec::new(), Vec::new());
     let mut found = None;
-    for r in rows.by_ref() {
-        head.push(r);
-        let cells: Vec<Vec<String>> = head.iter().map(|(_, c)| c.clone()).collect();
-        if let Some(h) = profile.find_header(&cells) {
+    for (number, cells) in rows.by_ref() {
+        head.push(cells);
+        numbers.push(number);
+        if let Some(h) = profile.find_header(&head) {
             found = Some(h);
             break;
         }
@@ -116,7 +117,6 @@ pub fn read(path: &Path, profile: &Profile) -> Result<Sheet, IngestError> {
     let Some((at, cells)) = found else {
         let first = head
             .iter()
-            .map(|(_, c)| c)
             .find(|c| c.iter().any(|x| !x.trim().is_empty()))
             .cloned()
             .unwrap_or_default();
@@ -126,7 +126,7 @@ pub fn read(path: &Path, profile: &Profile) -> Result<Sheet, IngestError> {
             profile.missing(&first)
         )));
     };
-    let header_row = head[at].0;
+    let header_row = numbers[at];
     Ok(Sheet {
         name: sheet,
         header_row,
