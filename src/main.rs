@@ -216,6 +216,7 @@ enum ReportCmd {
         commune: Option<String>,
         #[arg(long = "group-by", default_value = "field")]
         group_by: String,
+        /// csv, json, xlsx, or the official form: form-xlsx, pdf (these need -o)
         #[arg(long, default_value = "csv")]
         format: String,
         #[arg(short = 'o', long = "output")]
@@ -236,6 +237,7 @@ enum ReportCmd {
         /// One index per province, commune or agency.
         #[arg(long = "group-by")]
         group_by: Option<String>,
+        /// json, csv, xlsx, or the official form: form-xlsx, pdf (these need -o)
         #[arg(long, default_value = "json")]
         format: String,
         #[arg(short = 'o', long = "output")]
@@ -379,6 +381,11 @@ impl std::fmt::Display for BadInput {
 }
 impl std::error::Error for BadInput {}
 
+/// Formats written only to a file (`-o`), never to the terminal.
+fn binary_format(format: &str) -> bool {
+    matches!(format, "xlsx" | "form-xlsx" | "pdf")
+}
+
 fn bad(msg: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(BadInput(msg.into()))
 }
@@ -497,8 +504,8 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                     output,
                 },
         } => {
-            if format == "xlsx" && output.is_none() {
-                return Err(bad("--format xlsx cần -o TỆP"));
+            if binary_format(&format) && output.is_none() {
+                return Err(bad(format!("--format {format} cần -o TỆP")));
             }
             let q = giamsat_api::reports::Bieu06Query {
                 from: Some(from),
@@ -539,8 +546,8 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
                 group_by,
                 format: Some(format.clone()),
             };
-            if format == "xlsx" && output.is_none() {
-                return Err(bad("--format xlsx cần -o TỆP"));
+            if binary_format(&format) && output.is_none() {
+                return Err(bad(format!("--format {format} cần -o TỆP")));
             }
             report!(
                 &cli.data,

@@ -263,8 +263,19 @@ impl JobSpec {
         }
         self.cron().map_err(|e| bad(e.to_string()))?;
         PeriodRule::parse(&self.period).map_err(|e| bad(e.to_string()))?;
-        if !matches!(self.format.as_str(), "xlsx" | "csv" | "json") {
-            return Err(bad("format phải là xlsx, csv hoặc json".into()));
+        match (self.format.as_str(), self.report) {
+            ("xlsx" | "csv" | "json", _) => {}
+            ("form-xlsx" | "pdf", ReportKind::Bieu06 | ReportKind::Index766) => {}
+            ("form-xlsx" | "pdf", _) => {
+                return Err(bad(
+                    "form-xlsx và pdf (mẫu chính thức) chỉ có cho bieu06 và 766".into(),
+                ))
+            }
+            _ => {
+                return Err(bad(
+                    "format phải là xlsx, csv, json, form-xlsx hoặc pdf".into()
+                ))
+            }
         }
         if !code_ok(&self.province, 2) || !code_ok(&self.commune, 5) {
             return Err(bad("mã tỉnh 2 chữ số, mã xã 5 chữ số".into()));
@@ -594,6 +605,7 @@ fn ext(format: &str) -> &str {
     match format {
         "csv" => "csv",
         "json" => "json",
+        "pdf" => "pdf",
         _ => "xlsx",
     }
 }
@@ -602,6 +614,7 @@ fn content_type(format: &str) -> &'static str {
     match format {
         "csv" => "text/csv; charset=utf-8",
         "json" => "application/json",
+        "pdf" => "application/pdf",
         _ => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     }
 }
@@ -1351,7 +1364,8 @@ format = "csv"
             "[[export]]\nname = \"a\"\nreport = \"bieu06\"\nschedule = \"0 25 * * *\"\nperiod = \"previous_month\"",
             "[[export]]\nname = \"a\"\nreport = \"bieu06\"\nschedule = \"0 7 * * *\"\nperiod = \"sometimes\"",
             "[[export]]\nname = \"a\"\nreport = \"sql\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"",
-            "[[export]]\nname = \"a\"\nreport = \"bieu06\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"\nformat = \"pdf\"",
+            "[[export]]\nname = \"a\"\nreport = \"bieu06\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"\nformat = \"docx\"",
+            "[[export]]\nname = \"a\"\nreport = \"on-time\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"\nformat = \"pdf\"",
             "[[export]]\nname = \"a\"\nreport = \"bieu06\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"\ndestination = \"../../etc\"",
             "[[export]]\nname = \"a\"\nreport = \"pdf\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"",
             "[[export]]\nname = \"a\"\nreport = \"bieu06\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"\n[[export]]\nname = \"a\"\nreport = \"766\"\nschedule = \"0 7 * * *\"\nperiod = \"previous_month\"",

@@ -12,6 +12,7 @@
 
 pub mod auth;
 pub mod exports;
+pub mod form;
 pub mod reports;
 pub mod xlsx;
 
@@ -385,14 +386,16 @@ pub(crate) enum GroupByParam {
     Procedure,
 }
 
-/// Report formats (documentation only).
+/// Report formats (documentation only): `form-xlsx` and `pdf` are the official form.
 #[derive(ToSchema)]
-#[schema(rename_all = "lowercase")]
+#[schema(rename_all = "kebab-case")]
 #[allow(dead_code)]
 pub(crate) enum ReportFormat {
     Json,
     Csv,
     Xlsx,
+    FormXlsx,
+    Pdf,
 }
 
 /// SQL result formats (documentation only).
@@ -412,7 +415,7 @@ enum SqlFormat {
     path = "/api/v1/reports/bieu06",
     params(reports::Bieu06Query),
     responses(
-        (status = 200, description = "Rows sorted by group, TOTAL last (JSON; CSV or XLSX with `format`)", body = [Row]),
+        (status = 200, description = "Rows sorted by group, TOTAL last (JSON; CSV or XLSX with `format`; the official form with `format=form-xlsx` or `pdf`)", body = [Row]),
         (status = 400, description = "Bad parameters", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Role not allowed", body = ErrorBody),
@@ -495,7 +498,7 @@ fn reader<Q>(
     path = "/api/v1/indicators/766",
     params(reports::Index766Query),
     responses(
-        (status = 200, description = "The six groups and the total (JSON; one index per unit with `group_by`; CSV or XLSX with `format`)", body = giamsat_queries::index766::Index),
+        (status = 200, description = "The six groups and the total (JSON; one index per unit with `group_by`; CSV or XLSX with `format`; the summary form with `format=form-xlsx` or `pdf`)", body = giamsat_queries::index766::Index),
         (status = 400, description = "Bad parameters", body = ErrorBody),
         (status = 401, description = "No or unknown token", body = ErrorBody),
         (status = 403, description = "Role not allowed", body = ErrorBody),

@@ -25,6 +25,8 @@ pub struct ReportEnv {
     pub calendar: Arc<Calendar>,
     pub config: Config,
     pub index766: Index766Config,
+    /// `[report]` of `config.toml`: the units and signers of the official forms.
+    pub form: crate::form::FormConfig,
     /// Creation time written into XLSX files (microseconds UTC); `None` = now. An export
     /// sets its pinned instant so that a re-run gives the same bytes.
     pub created_at: Option<i64>,
@@ -39,6 +41,7 @@ impl ReportEnv {
             calendar: Arc::new(wh.calendar.clone()),
             config: wh.config.clone(),
             index766: Index766Config::for_data_dir(wh.root())?,
+            form: crate::form::FormConfig::for_data_dir(wh.root())?,
             created_at: None,
         })
     }
@@ -56,6 +59,34 @@ pub struct Rendered {
 const JSON: &str = "application/json";
 const CSV: &str = "text/csv; charset=utf-8";
 const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const PDF: &str = "application/pdf";
+
+/// The formats of the reports that have an official form: `form-xlsx` and `pdf` are
+/// that form, the others the plain table.
+const FORM_FORMATS: [&str; 5] = ["json", "csv", "xlsx", "form-xlsx", "pdf"];
+
+/// A report in its official form, as XLSX or PDF.
+fn form_rendered(
+    form: &crate::form::Form,
+    format: &str,
+    stem: String,
+) -> Result<Rendered, QueryError> {
+    if format == "pdf" {
+        Ok(Rendered {
+            content_type: PDF,
+            body: crate::form::pdf::render(form)
+                .map_err(|e| QueryError::Internal(e.to_string()))?,
+            filename: Some(format!("{stem}.pdf")),
+        })
+    } else {
+        Ok(Rendered {
+            content_type: XLSX,
+            body: crate::form::xlsx::render(form)
+                .map_err(|e| QueryError::Internal(e.to_string()))?,
+            filename: Some(format!("{stem}_mau.xlsx")),
+        })
+    }
+}
 
 fn opt(s: &Option<String>) -> Option<String> {
     s.as_ref()
@@ -124,14 +155,16 @@ pub struct Index766Query {
     pub agency: Option<String>,
     /// One index per `province`, `commune` or `agency` (default: one for the whole scope).
     pub group_by: Option<String>,
-    /// `json` (default), `csv` or `xlsx`.
+    /// `json` (default), `csv`, `xlsx`, or the summary in the official form: `form-xlsx`,
+    /// `pdf`.
+    #[param(value_type = Option<crate::ReportFormat>)]
     pub format: Option<String>,
 }
 
 /// Check the parameters of a Decision 766 query before any work.
 pub fn index766_params(env: &ReportEnv, q: &Index766Query) -> Result<(), QueryError> {
     period_of(env, &q.period, &None, &None)?;
-    format_of(&q.format, &["json", "csv", "xlsx"])?;
+    format_of(&q.format, &FORM_FORMATS)?;
     Unit::parse(opt(&q.group_by).as_deref().unwrap_or(""))?;
     Ok(())
 }
@@ -154,7 +187,7 @@ pub async fn index766(
     env: &ReportEnv,
     q: &Index766Query,
 ) -> Result<Rendered, QueryError> {
-    let format = format_of(&q.format, &["json", "csv", "xlsx"])?;
+    let format = format_of(&q.format, &FORM_FORMATS)?;
     let period = period_of(env, &q.period, &None, &None)?;
     let unit = Unit::parse(opt(&q.group_by).as_deref().unwrap_or(""))?;
     let params = index766::Params::new(
@@ -180,6 +213,11 @@ pub async fn index766(
                 period.label.replace("..", "_")
             )),
         }),
+        "form-xlsx" | "pdf" => form_rendered(
+            &crate::form::index766(&indices, &period, &env.form, env.created_at),
+            &format,
+            format!("chi_so_766_{}", period.label.replace("..", "_")),
+        ),
         _ if unit == Unit::Total => match indices.first() {
             Some(ix) => json(ix),
             None => Err(QueryError::BadInput("không có dữ liệu".into())),
@@ -797,7 +835,7 @@ pub fn bieu06_params(q: &Bieu06Query) -> Result<bieu06::Params, QueryError> {
             .ok_or_else(|| QueryError::BadInput("thiếu tham số to".into()))?,
     )?;
     let group_by = GroupBy::parse(opt(&q.group_by).as_deref().unwrap_or("field"))?;
-    format_of(&q.format, &["json", "csv", "xlsx"])?;
+    format_of(&q.format, &FORM_FORMATS)?;
     bieu06::Params::new(from, to, opt(&q.province), opt(&q.commune), group_by)?.with_filters(
         filters_of(
             &q.agency,
@@ -815,7 +853,7 @@ pub async fn bieu06(
     env: &ReportEnv,
     q: &Bieu06Query,
 ) -> Result<Rendered, QueryError> {
-    let format = format_of(&q.format, &["json", "csv", "xlsx"])?;
+    let format = format_of(&q.format, &FORM_FORMATS)?;
     let params = bieu06_params(q)?;
     let rows = bieu06::run(ctx, &env.calendar, &params).await?;
     match format.as_str() {
@@ -830,6 +868,11 @@ pub async fn bieu06(
                 .map_err(|e| QueryError::BadInput(e.to_string()))?,
             filename: Some(format!("bieu06_{}_{}.xlsx", params.from, params.to)),
         }),
+        "form-xlsx" | "pdf" => form_rendered(
+            &crate::form::bieu06(&rows, &params, &env.form, env.created_at),
+            &format,
+            format!("bieu06_{}_{}", params.from, params.to),
+        ),
         _ => json(&rows),
     }
 }

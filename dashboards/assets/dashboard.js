@@ -345,7 +345,8 @@
     return api("/api/v1/reports/bieu06", f, true).then(function (blob) {
       var a = document.createElement("a");
       a.href = URL.createObjectURL(blob);
-      a.download = "bieu06_" + f.from + "_" + f.to + "." + format;
+      var ext = { "form-xlsx": "_mau.xlsx", pdf: ".pdf" }[format] || "." + format;
+      a.download = "bieu06_" + f.from + "_" + f.to + ext;
       document.body.appendChild(a);
       a.click();
       setTimeout(function () { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
@@ -526,6 +527,8 @@
   });
   $("dl-csv").addEventListener("click", function () { download("csv"); });
   $("dl-xlsx").addEventListener("click", function () { download("xlsx"); });
+  $("dl-form").addEventListener("click", function () { download("form-xlsx"); });
+  $("dl-pdf").addEventListener("click", function () { download("pdf"); });
   // `giamsat demo` prints a link /#token=…&from=…&to=…: sign in with it, then forget it
   var h = new URLSearchParams(location.hash.replace(/^#/, ""));
   if (h.get("from") && h.get("to")) {

@@ -176,6 +176,11 @@ try {
   await download.saveAs(file);
   const head = fs.readFileSync(file).subarray(0, 2).toString("latin1");
   check(head === "PK", "the download is an XLSX (zip)");
+  // and the official form as PDF, for signing
+  const [pdfDl] = await Promise.all([page.waitForEvent("download"), page.click("#dl-pdf")]);
+  const pdfFile = path.join(out, "bieu06.pdf");
+  await pdfDl.saveAs(pdfFile);
+  check(fs.readFileSync(pdfFile).subarray(0, 5).toString("latin1") === "%PDF-", "the form download is a PDF");
   await shot("bieu06");
 
   // 5. exported reports: the list equals the API's; an admin downloads the file as written

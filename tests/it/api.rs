@@ -148,7 +148,7 @@ fn tokens_roles_scopes_sql_and_formats() {
         "/api/v1/reports/bieu06?from=2026-02-01&to=2026-01-01",
         "/api/v1/reports/bieu06?from=2026-01-01&to=2026-01-31&group_by=x",
         "/api/v1/reports/bieu06?to=2026-01-31",
-        "/api/v1/reports/bieu06?from=2026-01-01&to=2026-01-31&format=pdf",
+        "/api/v1/reports/bieu06?from=2026-01-01&to=2026-01-31&format=docx",
         "/api/v1/reports/bieu06?from=2026-01-01&to=2026-01-31&commune=1%27%20OR%201=1",
     ] {
         let r = request(port, "GET", q, Some(&admin), None);

@@ -220,5 +220,23 @@ fn dashboard_in_a_real_browser() {
                 .collect();
             assert_eq!(nums, &expected, "{mode}: {label}");
         }
+        // the form downloaded as PDF carries the same TOTAL line
+        let total = api.last().expect("TOTAL");
+        let line: Vec<String> = giamsat_queries::bieu06::COLUMNS[2..]
+            .iter()
+            .map(|k| giamsat_api::form::vi_int(total[*k].as_i64().expect("n")))
+            .collect();
+        let out = std::process::Command::new("pdftotext")
+            .arg("-raw")
+            .arg(dir.join("bieu06.pdf"))
+            .arg("-")
+            .output()
+            .expect("pdftotext (Debian's poppler-utils; .ci/run installs it)");
+        let text = String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let want = format!("TỔNG CỘNG {}", line.join(" "));
+        assert!(text.contains(&want), "{mode}: {want:?} in {text}");
     }
 }

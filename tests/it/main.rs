@@ -7,6 +7,7 @@ mod dashboard;
 mod dvcqg;
 mod e2e;
 mod exports;
+mod forms;
 mod golden;
 mod hardening;
 mod health;
