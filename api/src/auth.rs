@@ -12,9 +12,19 @@
 //! communes = ["11311"]
 //! sources = []                  # ingest tokens: the source codes they may push
 //! label = "Văn phòng UBND phường Hồng Bàng"
+//! expires_at = "2027-01-01T00:00:00+07:00"   # optional: refused from this instant on
+//! revoked_at = "2026-12-05T10:00:00+00:00"   # set by `giamsat token revoke`
 //! ```
+//!
+//! A running server re-reads `<data>/tokens.toml` when it changes (checked at most once
+//! a second, on the next request), so a revocation takes effect within about a second.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::{Duration, Instant, SystemTime};
+
+use chrono::{DateTime, Utc};
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -77,6 +87,44 @@ pub struct TokenEntry {
     pub label: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub created_at: String,
+    /// RFC 3339; the token is refused from this instant on.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub expires_at: String,
+    /// RFC 3339; set by `giamsat token revoke`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub revoked_at: String,
+}
+
+/// Whether a stored token may be used now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenStatus {
+    Active,
+    Expired,
+    Revoked,
+}
+
+impl TokenEntry {
+    /// A short public id (the first 12 hex digits of the hash): safe to print and to
+    /// pass to `token revoke`.
+    pub fn id(&self) -> &str {
+        self.hash.get(..12).unwrap_or(&self.hash)
+    }
+
+    /// Active, expired or revoked at `now`. An expiry that does not parse counts as
+    /// expired: a token is never accepted on a date nobody can read.
+    pub fn status(&self, now: DateTime<Utc>) -> TokenStatus {
+        if !self.revoked_at.is_empty() {
+            return TokenStatus::Revoked;
+        }
+        if self.expires_at.is_empty() {
+            return TokenStatus::Active;
+        }
+        match DateTime::parse_from_rfc3339(&self.expires_at) {
+            Ok(t) if now < t => TokenStatus::Active,
+            _ => TokenStatus::Expired,
+        }
+    }
 }
 
 /// Who is calling.
@@ -204,8 +252,13 @@ pub fn add_token(
     communes: Vec<String>,
     sources: Vec<String>,
     label: String,
+    expires_at: Option<DateTime<Utc>>,
 ) -> Result<String, AuthError> {
     let token = new_token();
+    let now = Utc::now();
+    if expires_at.is_some_and(|t| t <= now) {
+        return Err(AuthError::Invalid("thời hạn của mã truy cập đã qua".into()));
+    }
     let entry = TokenEntry {
         hash: hash_token(&token),
         role,
@@ -213,11 +266,52 @@ pub fn add_token(
         communes,
         sources,
         label,
-        created_at: chrono::Utc::now().to_rfc3339(),
+        created_at: now.to_rfc3339(),
+        expires_at: expires_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+        revoked_at: String::new(),
     };
     validate(&entry)?;
     let mut all = load_tokens(data)?;
     all.push(entry);
+    store_tokens(data, all)?;
+    Ok(token)
+}
+
+/// Revoke, at `now`, the token whose id is `label_or_id`, or else every active token
+/// with that label; the revoked entries (none: an error naming what was looked for).
+pub fn revoke_tokens(
+    data: &Path,
+    label_or_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<TokenEntry>, AuthError> {
+    let mut all = load_tokens(data)?;
+    let by_id = label_or_id.len() >= 6
+        && all
+            .iter()
+            .any(|t| t.id() == label_or_id || t.hash == label_or_id);
+    let mut revoked = Vec::new();
+    for t in all.iter_mut() {
+        let hit = if by_id {
+            t.id() == label_or_id || t.hash == label_or_id
+        } else {
+            !t.label.is_empty() && t.label == label_or_id
+        };
+        if hit && t.revoked_at.is_empty() {
+            t.revoked_at = now.to_rfc3339();
+            revoked.push(t.clone());
+        }
+    }
+    if revoked.is_empty() {
+        return Err(AuthError::Invalid(format!(
+            "không có mã truy cập còn hiệu lực với mã hoặc nhãn {label_or_id:?}"
+        )));
+    }
+    store_tokens(data, all)?;
+    Ok(revoked)
+}
+
+/// Write `<data>/tokens.toml` atomically (a temporary file renamed over it).
+fn store_tokens(data: &Path, all: Vec<TokenEntry>) -> Result<(), AuthError> {
     let text = toml::to_string(&TokenFile { tokens: all })
         .map_err(|e| AuthError::Invalid(e.to_string()))?;
     let p = tokens_path(data);
@@ -229,7 +323,123 @@ pub fn add_token(
     let tmp = p.with_extension("toml.tmp");
     std::fs::write(&tmp, text).map_err(io)?;
     std::fs::rename(&tmp, &p).map_err(io)?;
-    Ok(token)
+    Ok(())
+}
+
+/// The tokens a server accepts: those of its configuration (fixed for its life) and
+/// those of `<data>/tokens.toml`, re-read when the file changes.
+pub struct TokenStore {
+    fixed: Vec<TokenEntry>,
+    path: PathBuf,
+    state: RwLock<StoreState>,
+}
+
+struct StoreState {
+    checked: Instant,
+    /// Modification time and length of the file last read (None: no file).
+    seen: Option<(SystemTime, u64)>,
+    by_hash: HashMap<String, TokenEntry>,
+}
+
+/// How often the file's metadata is looked at.
+const RECHECK: Duration = Duration::from_secs(1);
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+impl TokenStore {
+    /// The configured tokens plus those of `<data>/tokens.toml`.
+    pub fn new(fixed: Vec<TokenEntry>, data: &Path) -> Result<TokenStore, AuthError> {
+        let path = tokens_path(data);
+        let seen = file_stamp(&path);
+        let by_hash = Self::merge(&fixed, load_tokens(data)?);
+        Ok(TokenStore {
+            fixed,
+            path,
+            state: RwLock::new(StoreState {
+                checked: Instant::now(),
+                seen,
+                by_hash,
+            }),
+        })
+    }
+
+    fn merge(fixed: &[TokenEntry], file: Vec<TokenEntry>) -> HashMap<String, TokenEntry> {
+        // a token revoked in the file stays revoked even if the configuration lists it
+        let mut m: HashMap<String, TokenEntry> =
+            fixed.iter().map(|t| (t.hash.clone(), t.clone())).collect();
+        for t in file {
+            let keep_fixed = m
+                .get(&t.hash)
+                .is_some_and(|f| t.revoked_at.is_empty() && !f.revoked_at.is_empty());
+            if !keep_fixed {
+                m.insert(t.hash.clone(), t);
+            }
+        }
+        m
+    }
+
+    /// Re-read the file if it changed since the last look (at most once a second). A
+    /// file that does not parse keeps the tokens as they were (and says so in the log).
+    fn refresh(&self) {
+        let due = self
+            .state
+            .read()
+            .map(|s| s.checked.elapsed() >= RECHECK)
+            .unwrap_or(true);
+        if !due {
+            return;
+        }
+        let Ok(mut s) = self.state.write() else {
+            return;
+        };
+        if s.checked.elapsed() < RECHECK {
+            return;
+        }
+        s.checked = Instant::now();
+        let stamp = file_stamp(&self.path);
+        if stamp == s.seen {
+            return;
+        }
+        let file = match stamp {
+            None => Ok(Vec::new()),
+            Some(_) => std::fs::read_to_string(&self.path)
+                .map_err(|e| AuthError::Io {
+                    path: self.path.clone(),
+                    source: e,
+                })
+                .and_then(|t| parse_tokens(&t)),
+        };
+        match file {
+            Ok(file) => {
+                s.by_hash = Self::merge(&self.fixed, file);
+                s.seen = stamp;
+                tracing::info!(tokens = s.by_hash.len(), "tokens re-read");
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "tokens.toml not re-read; keeping the tokens as they were")
+            }
+        }
+    }
+
+    /// The entry of a presented token (any status), after a refresh if one is due.
+    pub fn get(&self, token: &str) -> Option<TokenEntry> {
+        self.refresh();
+        let h = hash_token(token);
+        self.state.read().ok()?.by_hash.get(&h).cloned()
+    }
+
+    /// How many tokens are known (any status).
+    pub fn len(&self) -> usize {
+        self.state.read().map(|s| s.by_hash.len()).unwrap_or(0)
+    }
+
+    /// Whether no token is known.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +456,7 @@ mod tests {
             vec!["11311".into()],
             vec![],
             "x".into(),
+            None,
         )
         .expect("add");
         let all = load_tokens(&dir).expect("load");
@@ -263,19 +474,72 @@ mod tests {
             vec![],
             vec!["99999".into()],
             vec![],
-            String::new()
+            String::new(),
+            None,
         )
         .is_err());
-        assert!(add_token(&dir, Role::Ingest, vec![], vec![], vec![], String::new()).is_err());
+        assert!(add_token(
+            &dir,
+            Role::Ingest,
+            vec![],
+            vec![],
+            vec![],
+            String::new(),
+            None
+        )
+        .is_err());
         assert!(add_token(
             &dir,
             Role::Admin,
             vec!["31".into()],
             vec![],
             vec![],
-            String::new()
+            String::new(),
+            None,
         )
         .is_err());
+        // an expiry already past is refused; revoke by label, then by id
+        let past = Utc::now() - chrono::Duration::seconds(1);
+        assert!(add_token(
+            &dir,
+            Role::Viewer,
+            vec![],
+            vec![],
+            vec![],
+            "y".into(),
+            Some(past)
+        )
+        .is_err());
+        let soon = Utc::now() + chrono::Duration::hours(1);
+        let t2 = add_token(
+            &dir,
+            Role::Viewer,
+            vec![],
+            vec![],
+            vec![],
+            "y".into(),
+            Some(soon),
+        )
+        .expect("add expiring");
+        let all = load_tokens(&dir).expect("load");
+        let e2 = all
+            .iter()
+            .find(|e| e.hash == hash_token(&t2))
+            .expect("entry");
+        assert_eq!(e2.status(Utc::now()), TokenStatus::Active);
+        assert_eq!(e2.status(soon), TokenStatus::Expired);
+        let r = revoke_tokens(&dir, "x", Utc::now()).expect("revoke by label");
+        assert_eq!(r.len(), 1);
+        assert!(
+            revoke_tokens(&dir, "x", Utc::now()).is_err(),
+            "already revoked"
+        );
+        let r = revoke_tokens(&dir, e2.id(), Utc::now()).expect("revoke by id");
+        assert_eq!(r[0].hash, e2.hash);
+        assert!(load_tokens(&dir)
+            .expect("load")
+            .iter()
+            .all(|e| e.status(Utc::now()) == TokenStatus::Revoked));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

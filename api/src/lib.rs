@@ -158,8 +158,8 @@ pub struct AppState {
     committer: tokio::sync::mpsc::Sender<Job>,
     jobs: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Job>>>,
     pub calendar: Arc<Calendar>,
-    /// Token hash → entry.
-    pub tokens: HashMap<String, TokenEntry>,
+    /// The accepted tokens (configuration + `<data>/tokens.toml`, re-read on change).
+    pub tokens: auth::TokenStore,
     /// Runtime that executes queries.
     pub query_rt: Handle,
     pub sql: SqlConfig,
@@ -191,6 +191,8 @@ impl AppState {
         let env = reports::ReportEnv::for_warehouse(&warehouse)?;
         let export_config = exports::ExportsConfig::for_data_dir(warehouse.root())
             .map_err(|e| QueryError::BadInput(e.to_string()))?;
+        let tokens = auth::TokenStore::new(tokens, warehouse.root())
+            .map_err(|e| QueryError::BadInput(e.to_string()))?;
         let warehouse = Arc::new(warehouse);
         let exporter = Arc::new(
             exports::Exporter::new(
@@ -212,7 +214,7 @@ impl AppState {
             runtime,
             committer,
             jobs: std::sync::Mutex::new(Some(jobs)),
-            tokens: tokens.into_iter().map(|t| (t.hash.clone(), t)).collect(),
+            tokens,
             query_rt,
             report_gate: Arc::new(tokio::sync::Semaphore::new(
                 sql.max_concurrent_reports.max(1),
@@ -315,11 +317,21 @@ fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiErro
                 "thiếu mã truy cập (Authorization: Bearer ...)".into(),
             )
         })?;
-    state
+    let entry = state
         .tokens
-        .get(&auth::hash_token(token))
-        .map(Principal::from)
-        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "mã truy cập không hợp lệ".into()))
+        .get(token)
+        .ok_or_else(|| ApiError(StatusCode::UNAUTHORIZED, "mã truy cập không hợp lệ".into()))?;
+    match entry.status(chrono::Utc::now()) {
+        auth::TokenStatus::Active => Ok(Principal::from(&entry)),
+        auth::TokenStatus::Expired => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "mã truy cập đã hết hạn".into(),
+        )),
+        auth::TokenStatus::Revoked => Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "mã truy cập đã bị thu hồi".into(),
+        )),
+    }
 }
 
 fn require(p: &Principal, roles: &[Role]) -> Result<(), ApiError> {

@@ -18,3 +18,4 @@ mod recon;
 mod rollup;
 mod scale;
 mod sheets;
+mod tokens;

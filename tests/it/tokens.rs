@@ -1,0 +1,154 @@
+//! Token life: `token list`, `token revoke` (by label or id) and `--expires`, seen by a
+//! running server within seconds, through the API and the dashboard's sign-in call.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{self, cli, request, start_server, BIN};
+
+/// Poll `/api/v1/me` with `token` until it answers `want`; the time it took.
+fn until_status(port: u16, token: &str, want: u16, limit: Duration) -> Duration {
+    let t = Instant::now();
+    loop {
+        let r = request(port, "GET", "/api/v1/me", Some(token), None);
+        if r.status == want {
+            return t.elapsed();
+        }
+        assert!(
+            t.elapsed() < limit,
+            "still {} after {:?}: {}",
+            r.status,
+            t.elapsed(),
+            r.text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn list(data: &std::path::Path) -> Vec<Value> {
+    serde_json::from_str::<Value>(&cli(data, &["token", "list", "--format", "json"]))
+        .expect("json")
+        .as_array()
+        .expect("rows")
+        .clone()
+}
+
+#[test]
+fn revoked_and_expired_tokens_are_refused_by_a_running_server() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let g = common::root().join("fixtures/golden");
+    common::ingest_all(&data, &g.join("procedures.csv"), &[g.join("events.ndjson")]);
+    let admin = cli(
+        &data,
+        &["token", "add", "--role", "admin", "--label", "quản trị"],
+    );
+    let viewer = cli(
+        &data,
+        &[
+            "token",
+            "add",
+            "--role",
+            "viewer",
+            "--commune",
+            "11311",
+            "--label",
+            "Hồng Bàng",
+        ],
+    );
+    let analyst = cli(
+        &data,
+        &["token", "add", "--role", "analyst", "--label", "phân tích"],
+    );
+    // an expiry already past, or unreadable, is refused at once (exit 2)
+    for bad in ["2020-01-01", "mai"] {
+        let out = std::process::Command::new(BIN)
+            .arg("--data")
+            .arg(&data)
+            .args(["token", "add", "--role", "viewer", "--expires", bad])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "--expires {bad}");
+    }
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(4)).to_rfc3339();
+    let short = cli(
+        &data,
+        &[
+            "token",
+            "add",
+            "--role",
+            "viewer",
+            "--expires",
+            &soon,
+            "--label",
+            "tạm",
+        ],
+    );
+    // the list: ids, roles, labels, statuses, never a token or its hash
+    let rows = list(&data);
+    assert_eq!(rows.len(), 4);
+    let listing = cli(&data, &["token", "list"]);
+    for t in [&admin, &viewer, &analyst, &short] {
+        assert!(!listing.contains(t.as_str()));
+        let h = giamsat_api::auth::hash_token(t);
+        assert!(!listing.contains(&h) && !rows.iter().any(|r| r.to_string().contains(&h)));
+    }
+    assert!(rows.iter().all(|r| r["status"] == "active"));
+    assert_eq!(rows[1]["communes"][0], "11311");
+
+    let (_server, port) = start_server(&data, &[]);
+    for t in [&admin, &viewer, &analyst, &short] {
+        assert_eq!(
+            request(port, "GET", "/api/v1/me", Some(t), None).status,
+            200
+        );
+    }
+    // revoked by label while the server runs: refused within 3 s; the others still work
+    let out = cli(&data, &["token", "revoke", "Hồng Bàng"]);
+    assert!(out.contains(rows[1]["id"].as_str().expect("id")), "{out}");
+    let took = until_status(port, &viewer, 401, Duration::from_secs(3));
+    let r = request(
+        port,
+        "GET",
+        "/api/v1/reports/bieu06?from=2026-01-01&to=2026-03-31",
+        Some(&viewer),
+        None,
+    );
+    assert_eq!(r.status, 401);
+    assert!(r.text().contains("thu hồi"), "{}", r.text());
+    assert_eq!(
+        request(port, "GET", "/api/v1/me", Some(&admin), None).status,
+        200
+    );
+    // revoked by id: SQL is refused too
+    let id = rows[2]["id"].as_str().expect("id").to_string();
+    cli(&data, &["token", "revoke", &id]);
+    until_status(port, &analyst, 401, Duration::from_secs(3));
+    let r = request(
+        port,
+        "POST",
+        "/api/v1/sql",
+        Some(&analyst),
+        Some(r#"{"sql":"SELECT 1"}"#),
+    );
+    assert_eq!(r.status, 401);
+    // revoking again is an error (exit 2), and the list says who is revoked
+    let out = std::process::Command::new(BIN)
+        .arg("--data")
+        .arg(&data)
+        .args(["token", "revoke", &id])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    // the short-lived token expires on its own
+    until_status(port, &short, 401, Duration::from_secs(10));
+    let r = request(port, "GET", "/api/v1/me", Some(&short), None);
+    assert!(r.text().contains("hết hạn"), "{}", r.text());
+    let statuses: Vec<String> = list(&data)
+        .iter()
+        .map(|r| r["status"].as_str().expect("status").to_string())
+        .collect();
+    assert_eq!(statuses, ["active", "revoked", "revoked", "expired"]);
+    assert!(took < Duration::from_secs(3));
+}
