@@ -719,6 +719,10 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             let ctx = giamsat_queries::session(&wh)
                 .await
                 .map_err(classify_query)?;
+            // whoever can read the data directory is its administrator
+            giamsat_api::access::register(&ctx, &wh)
+                .await
+                .map_err(classify_query)?;
             let batches = giamsat_queries::run_sql(&ctx, &sql)
                 .await
                 .map_err(classify_query)?;

@@ -10,6 +10,7 @@
 //!   and a row limit for analyst SQL, so `/healthz` stays fast.
 //! * Errors are JSON `{"error": "..."}`; 5xx are logged with the request id.
 
+pub mod access;
 pub mod auth;
 pub mod exports;
 pub mod form;
@@ -172,6 +173,9 @@ pub struct AppState {
     cache: ReportCache,
     /// Admission of report requests ([`SqlConfig::max_concurrent_reports`]).
     report_gate: Arc<tokio::sync::Semaphore>,
+    /// One row per API request, written to `access_log` by [`access::writer`].
+    pub access: access::AccessLog,
+    access_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<access::AccessRecord>>>,
 }
 
 impl AppState {
@@ -191,6 +195,7 @@ impl AppState {
         let env = reports::ReportEnv::for_warehouse(&warehouse)?;
         let export_config = exports::ExportsConfig::for_data_dir(warehouse.root())
             .map_err(|e| QueryError::BadInput(e.to_string()))?;
+        let (access, access_rx) = access::AccessLog::new();
         let tokens = auth::TokenStore::new(tokens, warehouse.root())
             .map_err(|e| QueryError::BadInput(e.to_string()))?;
         let warehouse = Arc::new(warehouse);
@@ -215,6 +220,8 @@ impl AppState {
             committer,
             jobs: std::sync::Mutex::new(Some(jobs)),
             tokens,
+            access,
+            access_rx: std::sync::Mutex::new(Some(access_rx)),
             query_rt,
             report_gate: Arc::new(tokio::sync::Semaphore::new(
                 sql.max_concurrent_reports.max(1),
@@ -306,17 +313,21 @@ fn bad(m: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, m.into())
 }
 
-fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let token = headers
+/// The bearer token of a request, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError(
-                StatusCode::UNAUTHORIZED,
-                "thiếu mã truy cập (Authorization: Bearer ...)".into(),
-            )
-        })?;
+}
+
+fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let token = bearer(headers).ok_or_else(|| {
+        ApiError(
+            StatusCode::UNAUTHORIZED,
+            "thiếu mã truy cập (Authorization: Bearer ...)".into(),
+        )
+    })?;
     let entry = state
         .tokens
         .get(token)
@@ -797,6 +808,13 @@ async fn sql_handler(
         return Err(bad("format phải là json, csv, parquet hoặc arrow"));
     }
     let ctx = state.session_for(&p).await?;
+    if p.role == Role::Admin {
+        // the access log, as of now, for admins only
+        access::register(&ctx, &state.warehouse)
+            .await
+            .map_err(|e| state.internal(e))?;
+    }
+    let sql_text = body.sql.clone();
     let restricted = restricted(&p);
     let explain = if restricted {
         giamsat_queries::guard::Explain::PlanOnly
@@ -847,6 +865,10 @@ async fn sql_handler(
     .await?;
     let (ctype, bytes) = encode(&batches, &format).map_err(|e| state.internal(e))?;
     let mut res = ([(header::CONTENT_TYPE, ctype)], bytes).into_response();
+    res.extensions_mut().insert(access::AccessNote {
+        sql: Some(sql_text),
+        rows: Some(batches.iter().map(|b| b.num_rows() as i64).sum()),
+    });
     res.headers_mut().insert(
         "x-giamsat-truncated",
         HeaderValue::from_static(if truncated { "true" } else { "false" }),
@@ -1522,7 +1544,63 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(state.clone(), report_cache))
         .layer(middleware::from_fn(request_log))
+        .layer(middleware::from_fn_with_state(state.clone(), access_log))
         .with_state(state)
+}
+
+/// Append a row to the access log for every `/api/v1/` request: the token's id, label,
+/// role and territory (none when no valid token was shown), the method and target, the
+/// SQL text and rows returned (from the handler's [`access::AccessNote`]), the time
+/// taken and the status.
+async fn access_log(
+    State(state): State<Arc<AppState>>,
+    req: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    if !req.uri().path().starts_with("/api/v1/") {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let at_micros = chrono::Utc::now().timestamp_micros();
+    let method = req.method().to_string();
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let who = bearer(req.headers()).and_then(|t| state.tokens.get(t));
+    let res = next.run(req).await;
+    let note = res
+        .extensions()
+        .get::<access::AccessNote>()
+        .cloned()
+        .unwrap_or_default();
+    let scope = who.as_ref().map(|t| {
+        let mut parts: Vec<String> = Vec::new();
+        parts.extend(t.provinces.iter().map(|p| format!("tỉnh {p}")));
+        parts.extend(t.communes.iter().map(|c| format!("xã {c}")));
+        parts.extend(t.sources.iter().map(|s| format!("nguồn {s}")));
+        parts.join(", ")
+    });
+    state.access.record(access::AccessRecord {
+        at_micros,
+        token_id: who.as_ref().map(|t| t.id().to_string()),
+        label: who.as_ref().map(|t| t.label.clone()),
+        role: who.as_ref().map(|t| {
+            serde_json::to_value(t.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default()
+        }),
+        scope,
+        method,
+        target,
+        sql: note.sql,
+        rows: note.rows,
+        duration_ms: started.elapsed().as_millis() as i64,
+        status: i32::from(res.status().as_u16()),
+    });
+    res
 }
 
 /// Serve until Ctrl-C or SIGTERM, finishing requests in flight.
@@ -1531,6 +1609,12 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Resu
     if let Some(jobs) = jobs {
         state.query_rt.spawn(committer(state.clone(), jobs));
         state.query_rt.spawn(state.exporter.clone().run_forever());
+    }
+    let access_rx = state.access_rx.lock().ok().and_then(|mut r| r.take());
+    if let Some(rx) = access_rx {
+        state
+            .query_rt
+            .spawn(access::writer(state.warehouse.clone(), rx));
     }
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown())

@@ -204,6 +204,16 @@ async fn register_if_present(
     Ok(true)
 }
 
+/// Register the latest version of table `name` if it exists (the access log, read by
+/// admins as of the moment they ask).
+pub async fn register_latest(
+    ctx: &SessionContext,
+    wh: &Warehouse,
+    name: &str,
+) -> Result<bool, QueryError> {
+    register_if_present(ctx, wh, name, At::Latest).await
+}
+
 /// Register table `name` at `at`, or an empty table of `schema` when there is none.
 async fn register_delta(
     ctx: &SessionContext,

@@ -34,12 +34,18 @@ fn list(data: &std::path::Path) -> Vec<Value> {
         .clone()
 }
 
-#[test]
-fn revoked_and_expired_tokens_are_refused_by_a_running_server() {
+/// A data directory with the golden fixture.
+fn golden() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let g = common::root().join("fixtures/golden");
     common::ingest_all(&data, &g.join("procedures.csv"), &[g.join("events.ndjson")]);
+    (dir, data)
+}
+
+#[test]
+fn revoked_and_expired_tokens_are_refused_by_a_running_server() {
+    let (_dir, data) = golden();
     let admin = cli(
         &data,
         &["token", "add", "--role", "admin", "--label", "quản trị"],
@@ -151,4 +157,130 @@ fn revoked_and_expired_tokens_are_refused_by_a_running_server() {
         .collect();
     assert_eq!(statuses, ["active", "revoked", "revoked", "expired"]);
     assert!(took < Duration::from_secs(3));
+}
+
+/// Rows of `access_log` as an admin sees them through `POST /api/v1/sql`.
+fn access_rows(port: u16, admin: &str, sql: &str) -> Vec<Value> {
+    let r = request(
+        port,
+        "POST",
+        "/api/v1/sql",
+        Some(admin),
+        Some(&serde_json::json!({ "sql": sql }).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json().as_array().cloned().expect("rows")
+}
+
+#[test]
+fn the_access_log_records_a_scoped_analysts_sql_and_only_admins_read_it() {
+    let (_dir, data) = golden();
+    let admin = cli(
+        &data,
+        &["token", "add", "--role", "admin", "--label", "quản trị"],
+    );
+    let analyst = cli(
+        &data,
+        &[
+            "token",
+            "add",
+            "--role",
+            "analyst",
+            "--commune",
+            "11311",
+            "--label",
+            "phân tích xã",
+        ],
+    );
+    let (_server, port) = start_server(&data, &[]);
+    // the scoped analyst's query: the rows it got back, counted independently
+    let sql = "SELECT dossier_id FROM dossiers ORDER BY dossier_id";
+    let r = request(
+        port,
+        "POST",
+        "/api/v1/sql",
+        Some(&analyst),
+        Some(&serde_json::json!({ "sql": sql }).to_string()),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = r.json().as_array().expect("rows").len() as i64;
+    assert!(got > 0);
+    // a report and an unknown token are logged too
+    let r = request(
+        port,
+        "GET",
+        "/api/v1/reports/bieu06?from=2026-01-01&to=2026-03-31",
+        Some(&analyst),
+        None,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        request(port, "GET", "/api/v1/me", Some("gs_not_a_token"), None).status,
+        401
+    );
+    // the analyst cannot read the log, whatever the query
+    for q in [
+        "SELECT * FROM access_log",
+        "SELECT count(*) FROM giamsat.public.access_log",
+    ] {
+        let r = request(
+            port,
+            "POST",
+            "/api/v1/sql",
+            Some(&analyst),
+            Some(&serde_json::json!({ "sql": q }).to_string()),
+        );
+        assert_eq!(r.status, 400, "{q}: {}", r.text());
+    }
+    // the writer commits within about a second: wait for the rows
+    let t = Instant::now();
+    let rows = loop {
+        let rows = access_rows(
+            port,
+            &admin,
+            "SELECT label, role, scope, method, target, sql, \"rows\", status, token_id \
+             FROM access_log ORDER BY at",
+        );
+        if rows.len() >= 5 || t.elapsed() > Duration::from_secs(10) {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mine = rows
+        .iter()
+        .find(|r| r["sql"] == sql)
+        .unwrap_or_else(|| panic!("the analyst's SQL in {rows:#?}"));
+    assert_eq!(mine["label"], "phân tích xã");
+    assert_eq!(mine["role"], "analyst");
+    assert_eq!(mine["scope"], "xã 11311");
+    assert_eq!(mine["rows"], got);
+    assert_eq!(mine["status"], 200);
+    assert_eq!(mine["target"], "/api/v1/sql");
+    let ids: Vec<Value> = list(&data).iter().map(|r| r["id"].clone()).collect();
+    assert_eq!(mine["token_id"], ids[1]);
+    assert!(rows.iter().any(|r| r["target"]
+        == "/api/v1/reports/bieu06?from=2026-01-01&to=2026-03-31"
+        && r["label"] == "phân tích xã"));
+    assert!(rows
+        .iter()
+        .any(|r| r["target"] == "/api/v1/me" && r["status"] == 401 && r["label"].is_null()));
+    // no token is ever written to the log
+    let all = access_rows(port, &admin, "SELECT * FROM access_log")
+        .iter()
+        .map(Value::to_string)
+        .collect::<String>();
+    assert!(!all.contains(&analyst) && !all.contains(&admin) && !all.contains("gs_not_a_token"));
+    // the CLI, which reads the data directory, sees the same table
+    let n: Value = serde_json::from_str(&cli(
+        &data,
+        &[
+            "sql",
+            "--format",
+            "json",
+            "SELECT count(*) AS n FROM access_log WHERE sql IS NOT NULL",
+        ],
+    ))
+    .expect("json");
+    // (one JSON object per row)
+    assert!(n["n"].as_i64().expect("n") >= 1, "{n}");
 }
