@@ -1111,7 +1111,8 @@ async fn serve(
         giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, query_rt)
             .await
             .map_err(classify_query)?
-            .with_cache(cfg.cache),
+            .with_cache(cfg.cache)
+            .with_auth(cfg.auth),
     );
     let listener = tokio::net::TcpListener::bind(addr)
         .await

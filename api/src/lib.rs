@@ -127,12 +127,71 @@ impl ReportCache {
     }
 }
 
+/// `[auth]` of the server configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Requests without a valid token from one client address that end in 401, per
+    /// minute; beyond it the address gets 429 (with `Retry-After`) for any request
+    /// without a valid token until the minute has passed. 0 = no limit.
+    pub failed_per_minute: usize,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            failed_per_minute: 30,
+        }
+    }
+}
+
+/// Failed sign-ins per client address over the last minute.
+#[derive(Default)]
+struct FailedLogins {
+    by_addr: std::sync::Mutex<HashMap<std::net::IpAddr, std::collections::VecDeque<Instant>>>,
+}
+
+impl FailedLogins {
+    const WINDOW: Duration = Duration::from_secs(60);
+    /// Addresses remembered at most (a flood from many addresses resets the memory).
+    const MAX_ADDRS: usize = 100_000;
+
+    /// Seconds until `addr` may try again, when it is over `limit`.
+    fn blocked(&self, addr: std::net::IpAddr, limit: usize) -> Option<u64> {
+        let mut m = self.by_addr.lock().ok()?;
+        let q = m.get_mut(&addr)?;
+        while q.front().is_some_and(|t| t.elapsed() >= Self::WINDOW) {
+            q.pop_front();
+        }
+        if q.len() < limit {
+            return None;
+        }
+        let oldest = q.front()?;
+        Some(
+            Self::WINDOW
+                .saturating_sub(oldest.elapsed())
+                .as_secs()
+                .max(1),
+        )
+    }
+
+    fn failed(&self, addr: std::net::IpAddr) {
+        if let Ok(mut m) = self.by_addr.lock() {
+            if m.len() >= Self::MAX_ADDRS && !m.contains_key(&addr) {
+                m.clear();
+            }
+            m.entry(addr).or_default().push_back(Instant::now());
+        }
+    }
+}
+
 /// The server configuration file (`giamsat serve --config F`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ServerConfig {
     pub sql: SqlConfig,
     pub cache: CacheConfig,
+    pub auth: AuthConfig,
     #[serde(rename = "token")]
     pub tokens: Vec<TokenEntry>,
 }
@@ -175,6 +234,9 @@ pub struct AppState {
     report_gate: Arc<tokio::sync::Semaphore>,
     /// One row per API request, written to `access_log` by [`access::writer`].
     pub access: access::AccessLog,
+    /// `[auth]`; set with [`AppState::with_auth`].
+    pub auth_config: AuthConfig,
+    failed_logins: FailedLogins,
     access_rx: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<access::AccessRecord>>>,
 }
 
@@ -221,6 +283,8 @@ impl AppState {
             jobs: std::sync::Mutex::new(Some(jobs)),
             tokens,
             access,
+            auth_config: AuthConfig::default(),
+            failed_logins: FailedLogins::default(),
             access_rx: std::sync::Mutex::new(Some(access_rx)),
             query_rt,
             report_gate: Arc::new(tokio::sync::Semaphore::new(
@@ -228,6 +292,12 @@ impl AppState {
             )),
             sql,
         })
+    }
+
+    /// The same state with another `[auth]` configuration.
+    pub fn with_auth(mut self, c: AuthConfig) -> AppState {
+        self.auth_config = c;
+        self
     }
 
     /// The same state with another report-cache configuration.
@@ -1569,7 +1639,39 @@ async fn access_log(
         .map(|p| p.as_str().to_string())
         .unwrap_or_default();
     let who = bearer(req.headers()).and_then(|t| state.tokens.get(t));
-    let res = next.run(req).await;
+    let valid = who
+        .as_ref()
+        .is_some_and(|t| t.status(chrono::Utc::now()) == auth::TokenStatus::Active);
+    let addr = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let limit = state.auth_config.failed_per_minute;
+    // an address that failed too often is refused before any work, unless it shows a
+    // valid token (a colleague behind the same address keeps working)
+    let blocked = match addr {
+        Some(a) if !valid && limit > 0 => state.failed_logins.blocked(a, limit),
+        _ => None,
+    };
+    let res = match blocked {
+        Some(wait) => {
+            let mut r = ApiError(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("quá nhiều lần đăng nhập sai từ địa chỉ này; thử lại sau {wait} giây"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        None => next.run(req).await,
+    };
+    if let Some(a) = addr {
+        if !valid && res.status() == StatusCode::UNAUTHORIZED {
+            state.failed_logins.failed(a);
+        }
+    }
     let note = res
         .extensions()
         .get::<access::AccessNote>()
@@ -1616,9 +1718,12 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Resu
             .query_rt
             .spawn(access::writer(state.warehouse.clone(), rx));
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
-        .await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await
 }
 
 async fn shutdown() {

@@ -284,3 +284,44 @@ fn the_access_log_records_a_scoped_analysts_sql_and_only_admins_read_it() {
     // (one JSON object per row)
     assert!(n["n"].as_i64().expect("n") >= 1, "{n}");
 }
+
+#[test]
+fn failed_sign_ins_are_limited_per_address() {
+    let (_dir, data) = golden();
+    let admin = cli(&data, &["token", "add", "--role", "admin"]);
+    let cfg = data.parent().expect("parent").join("server.toml");
+    std::fs::write(&cfg, "[auth]\nfailed_per_minute = 5\n").expect("cfg");
+    let (_server, port) = start_server(&data, &["--config", cfg.to_str().expect("p")]);
+    // five guesses are answered 401 (no token counts as a failure too)
+    for i in 0..5 {
+        let token = format!("gs_guess_{i}");
+        let r = request(
+            port,
+            "GET",
+            "/api/v1/me",
+            (i > 0).then_some(token.as_str()),
+            None,
+        );
+        assert_eq!(r.status, 401, "guess {i}: {}", r.text());
+    }
+    // the sixth, and any other without a valid token, waits
+    for path in [
+        "/api/v1/me",
+        "/api/v1/reports/bieu06?from=2026-01-01&to=2026-01-31",
+    ] {
+        let r = request(port, "GET", path, Some("gs_guess_6"), None);
+        assert_eq!(r.status, 429, "{path}: {}", r.text());
+        let wait: u64 = r
+            .header("retry-after")
+            .and_then(|v| v.parse().ok())
+            .expect("Retry-After");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert!(r.json()["error"].is_string());
+    }
+    // a valid token from the same address still works
+    assert_eq!(
+        request(port, "GET", "/api/v1/me", Some(&admin), None).status,
+        200
+    );
+    assert_eq!(request(port, "GET", "/healthz", None, None).status, 200);
+}
