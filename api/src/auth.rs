@@ -43,6 +43,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role's name, as written in `tokens.toml` and the access log.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Analyst => "analyst",
+            Role::Viewer => "viewer",
+            Role::Ingest => "ingest",
+        }
+    }
+
     /// Parse a role name.
     pub fn parse(s: &str) -> Result<Role, AuthError> {
         match s {
@@ -330,7 +340,7 @@ fn store_tokens(data: &Path, all: Vec<TokenEntry>) -> Result<(), AuthError> {
 /// those of `<data>/tokens.toml`, re-read when the file changes.
 pub struct TokenStore {
     fixed: Vec<TokenEntry>,
-    path: PathBuf,
+    data: PathBuf,
     state: RwLock<StoreState>,
 }
 
@@ -352,12 +362,11 @@ fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
 impl TokenStore {
     /// The configured tokens plus those of `<data>/tokens.toml`.
     pub fn new(fixed: Vec<TokenEntry>, data: &Path) -> Result<TokenStore, AuthError> {
-        let path = tokens_path(data);
-        let seen = file_stamp(&path);
+        let seen = file_stamp(&tokens_path(data));
         let by_hash = Self::merge(&fixed, load_tokens(data)?);
         Ok(TokenStore {
             fixed,
-            path,
+            data: data.to_path_buf(),
             state: RwLock::new(StoreState {
                 checked: Instant::now(),
                 seen,
@@ -399,20 +408,11 @@ impl TokenStore {
             return;
         }
         s.checked = Instant::now();
-        let stamp = file_stamp(&self.path);
+        let stamp = file_stamp(&tokens_path(&self.data));
         if stamp == s.seen {
             return;
         }
-        let file = match stamp {
-            None => Ok(Vec::new()),
-            Some(_) => std::fs::read_to_string(&self.path)
-                .map_err(|e| AuthError::Io {
-                    path: self.path.clone(),
-                    source: e,
-                })
-                .and_then(|t| parse_tokens(&t)),
-        };
-        match file {
+        match load_tokens(&self.data) {
             Ok(file) => {
                 s.by_hash = Self::merge(&self.fixed, file);
                 s.seen = stamp;
@@ -429,16 +429,6 @@ impl TokenStore {
         self.refresh();
         let h = hash_token(token);
         self.state.read().ok()?.by_hash.get(&h).cloned()
-    }
-
-    /// How many tokens are known (any status).
-    pub fn len(&self) -> usize {
-        self.state.read().map(|s| s.by_hash.len()).unwrap_or(0)
-    }
-
-    /// Whether no token is known.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -1688,12 +1688,7 @@ async fn access_log(
         at_micros,
         token_id: who.as_ref().map(|t| t.id().to_string()),
         label: who.as_ref().map(|t| t.label.clone()),
-        role: who.as_ref().map(|t| {
-            serde_json::to_value(t.role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
-        }),
+        role: who.as_ref().map(|t| t.role.name().to_string()),
         scope,
         method,
         target,
