@@ -479,7 +479,7 @@ fn open_wh(data: &Path) -> anyhow::Result<Warehouse> {
     })
 }
 
-async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
+async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Generate {
             out,
@@ -753,7 +753,7 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             if cfg.tokens.is_empty() && stored.is_empty() {
                 eprintln!("Chưa có mã truy cập nào: tạo bằng `giamsat token add --role admin`.");
             }
-            serve(wh, &bind, port, cfg, None, query_rt).await?;
+            serve(wh, &bind, port, cfg, None, rts).await?;
         }
         Cmd::Export { cmd } => {
             let exporter = open_exporter(&cli.data)?;
@@ -1024,7 +1024,7 @@ async fn run(cli: Cli, query_rt: tokio::runtime::Handle) -> anyhow::Result<()> {
             let token = giamsat_api::auth::new_token();
             let mut cfg = giamsat_api::ServerConfig::default();
             cfg.tokens.push(admin_entry(&token));
-            serve(wh, "127.0.0.1", port, cfg, Some(&token), query_rt).await?;
+            serve(wh, "127.0.0.1", port, cfg, Some(&token), rts).await?;
         }
     }
     Ok(())
@@ -1094,6 +1094,33 @@ fn admin_entry(token: &str) -> giamsat_api::auth::TokenEntry {
     }
 }
 
+/// The runtimes of query work (see `main`).
+struct Runtimes {
+    /// Reports, commits of pushes, scheduled exports.
+    query: tokio::runtime::Handle,
+    /// Analyst SQL, at a lower priority.
+    sql: tokio::runtime::Handle,
+}
+
+/// Worker threads of analyst SQL. A plan that computes without waiting holds its
+/// thread until it yields, which a CPU-bound operator seldom does; more threads than
+/// cores (the kernel time-slices them) keep a thread free for a short query while long
+/// ones run.
+const SQL_THREADS: usize = 8;
+
+/// Nice level of the analyst-SQL threads: under contention a thread at nice 10 gets
+/// about a tenth of the CPU time of one at nice 0 (the kernel's weights 110 and 1024).
+const SQL_THREAD_NICE: i32 = 10;
+
+/// Lower the calling thread's priority to [`SQL_THREAD_NICE`] (Linux: the priority of a
+/// thread id is the thread's own). Failure only costs fairness: it is logged.
+fn lower_priority() {
+    let tid = rustix::thread::gettid();
+    if let Err(e) = rustix::process::setpriority_process(Some(tid), SQL_THREAD_NICE) {
+        tracing::warn!(error = %e, "could not lower the priority of an analyst-SQL thread");
+    }
+}
+
 /// Serve; `demo_token` also prints the demo's how-to with that token.
 async fn serve(
     wh: Warehouse,
@@ -1101,14 +1128,14 @@ async fn serve(
     port: u16,
     cfg: giamsat_api::ServerConfig,
     demo_token: Option<&str>,
-    query_rt: tokio::runtime::Handle,
+    rts: Runtimes,
 ) -> anyhow::Result<()> {
     let addr: SocketAddr = format!("{bind}:{port}")
         .parse()
         .map_err(|_| bad(format!("địa chỉ không hợp lệ: {bind}:{port}")))?;
     let root = wh.root().display().to_string();
     let state = Arc::new(
-        giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, query_rt)
+        giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, rts.query, rts.sql)
             .await
             .map_err(classify_query)?
             .with_cache(cfg.cache)
@@ -1209,10 +1236,23 @@ fn main() {
             .thread_stack_size(QUERY_STACK_BYTES)
             .enable_all()
             .build()?;
-        let handle = query_rt.handle().clone();
-        let r = io_rt.block_on(run(cli, handle));
+        // analyst SQL: its own threads at a lower priority (nice), so the scheduler
+        // gives the cores to reports, pushes and the HTTP threads first
+        let sql_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(SQL_THREADS)
+            .thread_name("giamsat-sql")
+            .thread_stack_size(QUERY_STACK_BYTES)
+            .on_thread_start(lower_priority)
+            .enable_all()
+            .build()?;
+        let rts = Runtimes {
+            query: query_rt.handle().clone(),
+            sql: sql_rt.handle().clone(),
+        };
+        let r = io_rt.block_on(run(cli, rts));
         io_rt.shutdown_background();
         query_rt.shutdown_background();
+        sql_rt.shutdown_background();
         r
     })();
     if let Err(e) = result {

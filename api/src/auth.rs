@@ -140,6 +140,8 @@ impl TokenEntry {
 /// Who is calling.
 #[derive(Debug, Clone)]
 pub struct Principal {
+    /// The token's id (the start of its hash), the key of per-token limits.
+    pub token_id: String,
     pub role: Role,
     pub scope: Scope,
     pub sources: Vec<String>,
@@ -148,6 +150,7 @@ pub struct Principal {
 impl From<&TokenEntry> for Principal {
     fn from(t: &TokenEntry) -> Self {
         Principal {
+            token_id: t.id().to_string(),
             role: t.role,
             scope: Scope {
                 provinces: t.provinces.clone(),

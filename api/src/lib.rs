@@ -11,6 +11,7 @@
 //! * Errors are JSON `{"error": "..."}`; 5xx are logged with the request id.
 
 pub mod access;
+pub mod admission;
 pub mod auth;
 pub mod exports;
 pub mod form;
@@ -51,10 +52,23 @@ use auth::{Principal, Role, TokenEntry};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SqlConfig {
-    /// Wall-clock limit of one query.
+    /// Wall-clock limit of one query (time spent waiting for a turn counts).
     pub timeout_seconds: f64,
-    /// Memory pool shared by all queries of the server.
+    /// Memory pool shared by all analyst queries of the server.
     pub memory_mb: u64,
+    /// Memory pool shared by all report requests (their own, so analyst SQL cannot
+    /// exhaust it).
+    pub report_memory_mb: u64,
+    /// Analyst queries computed at once, overall; more wait their turn.
+    pub max_concurrent_queries: usize,
+    /// Analyst queries computed at once for one token.
+    pub max_queries_per_token: usize,
+    /// Analyst queries waiting for a turn, overall; beyond it 429 with `Retry-After`.
+    pub max_queued_queries: usize,
+    /// Analyst queries waiting for a turn for one token; beyond it 429.
+    pub max_queued_queries_per_token: usize,
+    /// Report requests waiting for a turn; beyond it 429 with `Retry-After`.
+    pub max_queued_reports: usize,
     /// Rows returned at most (the reply says when it was cut).
     pub max_rows: usize,
     /// Wall-clock limit of one report request (Biểu 06, 766, overview, alerts…); past it
@@ -75,6 +89,12 @@ impl Default for SqlConfig {
         SqlConfig {
             timeout_seconds: 30.0,
             memory_mb: 1024,
+            report_memory_mb: 1024,
+            max_concurrent_queries: 4,
+            max_queries_per_token: 2,
+            max_queued_queries: 16,
+            max_queued_queries_per_token: 4,
+            max_queued_reports: 64,
             max_rows: 100_000,
             report_timeout_seconds: 120.0,
             max_concurrent_reports: 4,
@@ -215,13 +235,19 @@ pub struct AppState {
     /// The unscoped session, replaced after each commit; requests never use it directly.
     base: std::sync::RwLock<SessionContext>,
     runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    /// Memory pool of analyst SQL.
+    sql_env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
     committer: tokio::sync::mpsc::Sender<Job>,
     jobs: std::sync::Mutex<Option<tokio::sync::mpsc::Receiver<Job>>>,
     pub calendar: Arc<Calendar>,
     /// The accepted tokens (configuration + `<data>/tokens.toml`, re-read on change).
     pub tokens: auth::TokenStore,
-    /// Runtime that executes queries.
+    /// Runtime that executes reports, pushes' commits and scheduled exports.
     pub query_rt: Handle,
+    /// Runtime that executes analyst SQL: its threads run at a lower priority than the
+    /// rest of the server, so analyst queries take the cores only when nothing else
+    /// needs them.
+    pub sql_rt: Handle,
     pub sql: SqlConfig,
     /// Calendar and configuration of the indicator reports.
     pub env: reports::ReportEnv,
@@ -231,7 +257,9 @@ pub struct AppState {
     pub cache_config: CacheConfig,
     cache: ReportCache,
     /// Admission of report requests ([`SqlConfig::max_concurrent_reports`]).
-    report_gate: Arc<tokio::sync::Semaphore>,
+    report_gate: admission::Admission,
+    /// Admission of analyst SQL ([`SqlConfig::max_concurrent_queries`] and the rest).
+    sql_gate: admission::Admission,
     /// One row per API request, written to `access_log` by [`access::writer`].
     pub access: access::AccessLog,
     /// `[auth]`; set with [`AppState::with_auth`].
@@ -247,11 +275,17 @@ impl AppState {
         tokens: Vec<TokenEntry>,
         sql: SqlConfig,
         query_rt: Handle,
+        sql_rt: Handle,
     ) -> Result<AppState, QueryError> {
-        let bytes = (sql.memory_mb.max(16) * 1024 * 1024) as usize;
-        let runtime = RuntimeEnvBuilder::new()
-            .with_memory_pool(Arc::new(FairSpillPool::new(bytes)))
-            .build_arc()?;
+        let pool = |mb: u64| {
+            RuntimeEnvBuilder::new()
+                .with_memory_pool(Arc::new(FairSpillPool::new(
+                    (mb.max(16) * 1024 * 1024) as usize,
+                )))
+                .build_arc()
+        };
+        let runtime = pool(sql.report_memory_mb)?;
+        let sql_env = pool(sql.memory_mb)?;
         let base = giamsat_queries::session_with(&warehouse, runtime.clone()).await?;
         let (committer, jobs) = tokio::sync::mpsc::channel(1024);
         let env = reports::ReportEnv::for_warehouse(&warehouse)?;
@@ -279,6 +313,7 @@ impl AppState {
             warehouse,
             base: std::sync::RwLock::new(base),
             runtime,
+            sql_env,
             committer,
             jobs: std::sync::Mutex::new(Some(jobs)),
             tokens,
@@ -287,9 +322,21 @@ impl AppState {
             failed_logins: FailedLogins::default(),
             access_rx: std::sync::Mutex::new(Some(access_rx)),
             query_rt,
-            report_gate: Arc::new(tokio::sync::Semaphore::new(
-                sql.max_concurrent_reports.max(1),
-            )),
+            sql_rt,
+            report_gate: admission::Admission::new(admission::Limits {
+                running: sql.max_concurrent_reports,
+                // a dashboard asks for several panels at once: reports have no
+                // share per token
+                running_per_token: sql.max_concurrent_reports,
+                queued: sql.max_queued_reports,
+                queued_per_token: sql.max_queued_reports,
+            }),
+            sql_gate: admission::Admission::new(admission::Limits {
+                running: sql.max_concurrent_queries,
+                running_per_token: sql.max_queries_per_token,
+                queued: sql.max_queued_queries,
+                queued_per_token: sql.max_queued_queries_per_token,
+            }),
             sql,
         })
     }
@@ -306,8 +353,17 @@ impl AppState {
         self
     }
 
-    /// A session that sees only what `p` may see.
+    /// A session that sees only what `p` may see (reports' memory pool).
     async fn session_for(&self, p: &Principal) -> Result<SessionContext, ApiError> {
+        self.session_in(p, self.runtime.clone()).await
+    }
+
+    /// A session that sees only what `p` may see, on the memory pool `env`.
+    async fn session_in(
+        &self,
+        p: &Principal,
+        env: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    ) -> Result<SessionContext, ApiError> {
         let scope =
             restricted(p).then_some((p.scope.provinces.as_slice(), p.scope.communes.as_slice()));
         let base = self
@@ -315,7 +371,7 @@ impl AppState {
             .read()
             .map(|b| b.clone())
             .map_err(|_| self.internal("session lock poisoned"))?;
-        giamsat_queries::scoped_session(&base, self.calendar.clone(), scope)
+        giamsat_queries::scoped_session_in(&base, self.calendar.clone(), scope, None, env)
             .await
             .map_err(|e| self.internal(e))
     }
@@ -444,7 +500,11 @@ async fn on_query_rt<T: Send + 'static>(
     panic: Panic,
     fut: impl Future<Output = Result<T, ApiError>> + Send + 'static,
 ) -> Result<T, ApiError> {
-    let mut handle = state.query_rt.spawn(fut);
+    let rt = match panic {
+        Panic::UserQuery => &state.sql_rt,
+        Panic::Internal => &state.query_rt,
+    };
+    let mut handle = rt.spawn(fut);
     let joined = match limit {
         Some(d) => match tokio::time::timeout(d, &mut handle).await {
             Ok(j) => j,
@@ -560,17 +620,36 @@ where
     let ctx = state.session_for(p).await?;
     let st = state.clone();
     let limit = Duration::from_secs_f64(state.sql.report_timeout_seconds.max(0.1));
-    let gate = state.report_gate.clone();
+    let waiting = match state.report_gate.enqueue(&p.token_id) {
+        Ok(w) => w,
+        Err(r) => return Ok(busy(r, state.sql.report_timeout_seconds)),
+    };
     let r = on_query_rt(state, Some(limit), Panic::Internal, async move {
-        // the semaphore is fair: requests are computed in arrival order
-        let _turn = gate
-            .acquire_owned()
-            .await
-            .map_err(|e| ApiError::from(QueryError::Internal(e.to_string())))?;
+        // requests are computed in arrival order; the wait counts in the time limit
+        let _turn = waiting.admit().await;
         Ok(f(ctx, st, q).await?)
     })
     .await?;
     Ok(rendered(r))
+}
+
+/// The 429 reply of a request refused because every waiting place is taken.
+fn busy(refused: admission::Refused, timeout_seconds: f64) -> Response {
+    let msg = match refused {
+        admission::Refused::Full => {
+            "máy chủ đang bận: hàng đợi truy vấn đã đầy; vui lòng thử lại sau"
+        }
+        admission::Refused::TokenFull => {
+            "mã truy cập này đã có quá nhiều truy vấn đang chạy hoặc đang chờ; vui lòng đợi \
+             chúng xong rồi thử lại"
+        }
+    };
+    // a turn frees up at the latest when a running request reaches its time limit
+    let wait = timeout_seconds.clamp(1.0, 30.0).ceil() as u64;
+    let mut r = ApiError(StatusCode::TOO_MANY_REQUESTS, msg.into()).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+    r
 }
 
 /// The caller (dashboard and analyst roles) and its parsed query.
@@ -853,6 +932,7 @@ fn encode(batches: &[RecordBatch], format: &str) -> Result<(&'static str, Vec<u8
         (status = 403, description = "Not an analyst", body = ErrorBody),
         (status = 408, description = "Over the time limit", body = ErrorBody),
         (status = 413, description = "Body over 1 MiB", body = ErrorBody),
+        (status = 429, description = "The token's share of running and waiting queries, or the queue, is full: retry after `Retry-After` seconds", body = ErrorBody),
         (status = 503, description = "The shared memory pool is full: retry", body = ErrorBody),
     ),
     security(("bearer" = []))
@@ -877,7 +957,11 @@ async fn sql_handler(
     if !matches!(format.as_str(), "json" | "csv" | "parquet" | "arrow") {
         return Err(bad("format phải là json, csv, parquet hoặc arrow"));
     }
-    let ctx = state.session_for(&p).await?;
+    let waiting = match state.sql_gate.enqueue(&p.token_id) {
+        Ok(w) => w,
+        Err(r) => return Ok(busy(r, state.sql.timeout_seconds)),
+    };
+    let ctx = state.session_in(&p, state.sql_env.clone()).await?;
     if p.role == Role::Admin {
         // the access log, as of now, for admins only
         access::register(&ctx, &state.warehouse)
@@ -898,6 +982,8 @@ async fn sql_handler(
     let deadline = Instant::now() + limit;
     let st = state.clone();
     let (batches, truncated) = on_query_rt(&state, Some(limit), Panic::UserQuery, async move {
+        // the wait for a turn counts in the time limit
+        let _turn = waiting.admit().await;
         let err = |e: QueryError| sql_error(&st, e, restricted, &rid);
         let request = giamsat_queries::guard::Request {
             sql: body.sql,

@@ -362,7 +362,19 @@ pub async fn scoped_session_at(
     scope: Option<(&[String], &[String])>,
     as_of_micros: Option<i64>,
 ) -> Result<SessionContext, QueryError> {
-    let ctx = SessionContext::new_with_config_rt(config(), base.runtime_env());
+    scoped_session_in(base, calendar, scope, as_of_micros, base.runtime_env()).await
+}
+
+/// [`scoped_session_at`] whose queries take their memory from `runtime` (another pool
+/// than the base session's).
+pub async fn scoped_session_in(
+    base: &SessionContext,
+    calendar: Arc<giamsat_warehouse::Calendar>,
+    scope: Option<(&[String], &[String])>,
+    as_of_micros: Option<i64>,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> Result<SessionContext, QueryError> {
+    let ctx = SessionContext::new_with_config_rt(config(), runtime);
     udf::register(&ctx, calendar);
     let mut facts = base.table(store::DOSSIER_FACTS).await?;
     let mut states = base.table(store::DOSSIER_STATES).await?;
