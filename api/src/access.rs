@@ -61,6 +61,18 @@ pub async fn register(
     Ok(())
 }
 
+/// The rows of the access log from local day `from` to `to` (Asia/Ho_Chi_Minh, both
+/// included) in time order: the query of an `access-log` export.
+pub fn period_sql(from: chrono::NaiveDate, to: chrono::NaiveDate) -> String {
+    let next = to.succ_opt().unwrap_or(to);
+    format!(
+        "SELECT at, token_id, label, role, scope, method, target, sql, rows, duration_ms, \
+         status FROM {ACCESS_LOG} \
+         WHERE at >= TIMESTAMP '{from}T00:00:00+07:00' AND at < TIMESTAMP '{next}T00:00:00+07:00' \
+         ORDER BY at, token_id, target, status"
+    )
+}
+
 /// What a handler adds to its response for the log: the SQL text and the rows returned.
 #[derive(Debug, Clone, Default)]
 pub struct AccessNote {

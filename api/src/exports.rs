@@ -115,6 +115,10 @@ pub enum ReportKind {
     OnTime,
     #[serde(rename = "sql")]
     Sql,
+    /// The access log's rows of the period (admins only: its runs are invisible to
+    /// every other role).
+    #[serde(rename = "access-log")]
+    AccessLog,
 }
 
 /// When a slot falls on a day off (weekend, holiday, Tết) of the calendar.
@@ -134,7 +138,7 @@ pub enum HolidayRule {
 pub struct JobSpec {
     /// Unique name: letters, digits, `-`, `_`.
     pub name: String,
-    /// `bieu06`, `766`, `on-time` or `sql`.
+    /// `bieu06`, `766`, `on-time`, `sql` or `access-log`.
     pub report: ReportKind,
     /// Cron in Asia/Ho_Chi_Minh: `min hour day month weekday`, optionally with seconds
     /// first; `L` = last day of the month (croner syntax).
@@ -285,6 +289,15 @@ impl JobSpec {
             (ReportKind::Sql, Some(_)) => {}
             (_, Some(_)) => return Err(bad("sql chỉ dùng với report = \"sql\"".into())),
             _ => {}
+        }
+        if self.report == ReportKind::AccessLog
+            && (self.province.is_some() || self.commune.is_some() || self.group_by.is_some())
+        {
+            return Err(bad(
+                "report = \"access-log\" là nhật ký toàn hệ thống: không có province, commune \
+                 hay group_by"
+                    .into(),
+            ));
         }
         Destination::parse(self.destination.as_deref(), &self.name)
             .map_err(|e| bad(e.to_string()))?;
@@ -802,6 +815,17 @@ impl Exporter {
                     .replace("{to}", &format!("DATE '{}'", period.to));
                 reports::saved_sql(&ctx, &env, &sql, &job.format, self.config.settings.max_rows)
                     .await?
+            }
+            ReportKind::AccessLog => {
+                crate::access::register(&ctx, &self.wh).await?;
+                reports::saved_sql(
+                    &ctx,
+                    &env,
+                    &crate::access::period_sql(period.from, period.to),
+                    &job.format,
+                    self.config.settings.max_rows,
+                )
+                .await?
             }
         };
         Ok((r, pin))

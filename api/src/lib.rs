@@ -1562,6 +1562,11 @@ impl<'a> ExportVisibility<'a> {
         ExportVisibility { p, province_of }
     }
 
+    /// The access log's exports are for admins only.
+    fn sees_report(&self, report: &str) -> bool {
+        report != "access-log" || self.p.role == Role::Admin
+    }
+
     fn sees(&self, province: &Option<String>, commune: &Option<String>) -> bool {
         let p = self.p;
         if !restricted(p) {
@@ -1612,6 +1617,7 @@ async fn exports_handler(
         .rev()
         .filter(|r| q.job.as_ref().is_none_or(|j| &r.job == j))
         .filter(|r| visible.sees(&r.province, &r.commune))
+        .filter(|r| visible.sees_report(&r.report))
         .take(limit)
         .map(|r| ExportListItem {
             download: (r.status == "ok").then(|| format!("/api/v1/exports/{}/file", r.run_id)),
@@ -1624,6 +1630,7 @@ async fn exports_handler(
         .jobs
         .iter()
         .filter(|j| visible.sees(&j.province, &j.commune))
+        .filter(|j| j.report != exports::ReportKind::AccessLog || p.role == Role::Admin)
         .map(|j| j.name.clone())
         .collect();
     Ok(Json(ExportList { jobs, runs }).into_response())
@@ -1655,7 +1662,8 @@ async fn export_file_handler(
         .find(&run_id)
         .await
         .map_err(|e| export_error(&state, e))?;
-    if !ExportVisibility::new(&p).sees(&run.province, &run.commune) {
+    let visible = ExportVisibility::new(&p);
+    if !visible.sees(&run.province, &run.commune) || !visible.sees_report(&run.report) {
         return Err(export_error(&state, exports::ExportError::NotFound(run_id)));
     }
     let f = state

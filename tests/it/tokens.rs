@@ -283,6 +283,96 @@ fn the_access_log_records_a_scoped_analysts_sql_and_only_admins_read_it() {
     .expect("json");
     // (one JSON object per row)
     assert!(n["n"].as_i64().expect("n") >= 1, "{n}");
+    access_log_exports(&data, port, &admin, sql, got);
+}
+
+/// The access log exported like any report: a job of the CLI writes today's rows (in
+/// Asia/Ho_Chi_Minh) to a file; the runs are listed and served to admins only.
+fn access_log_exports(data: &std::path::Path, port: u16, admin: &str, sql: &str, got: i64) {
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Ho_Chi_Minh)
+        .date_naive();
+    let before = access_rows(
+        port,
+        admin,
+        &format!(
+            "SELECT count(*) AS n FROM access_log WHERE at >= TIMESTAMP '{today}T00:00:00+07:00'"
+        ),
+    )[0]["n"]
+        .as_i64()
+        .expect("n");
+    std::fs::write(
+        data.join("config.toml"),
+        "[[export]]\nname = \"nhat-ky\"\nreport = \"access-log\"\nschedule = \"0 6 * * *\"\n\
+         period = \"previous_day\"\nformat = \"json\"\n",
+    )
+    .expect("config");
+    let run: Value = serde_json::from_str(&cli(
+        data,
+        &[
+            "export",
+            "run",
+            "nhat-ky",
+            "--period",
+            &format!("{today}..{today}"),
+        ],
+    ))
+    .expect("run");
+    assert_eq!(run["status"], "ok", "{run}");
+    assert_eq!(run["report"], "access-log");
+    let file = data
+        .join("exports/nhat-ky")
+        .join(run["object_key"].as_str().expect("key"));
+    let rows: Vec<Value> =
+        serde_json::from_slice(&std::fs::read(&file).expect("file")).expect("json rows");
+    assert!(rows.len() as i64 >= before, "{} < {before}", rows.len());
+    let mine = rows
+        .iter()
+        .find(|r| r["sql"] == sql)
+        .unwrap_or_else(|| panic!("the analyst's SQL in {rows:#?}"));
+    assert_eq!(mine["rows"], got);
+    assert_eq!(mine["label"], "phân tích xã");
+    // in time order
+    let times: Vec<&str> = rows.iter().filter_map(|r| r["at"].as_str()).collect();
+    assert_eq!(times.len(), rows.len());
+    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+    // a scope on such a job is refused
+    std::fs::write(
+        data.join("config.toml"),
+        "[[export]]\nname = \"nhat-ky\"\nreport = \"access-log\"\nschedule = \"0 6 * * *\"\n\
+         period = \"previous_day\"\nprovince = \"31\"\n",
+    )
+    .expect("config");
+    let out = std::process::Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(["export", "list"])
+        .output()
+        .expect("list");
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_file(data.join("config.toml")).expect("rm config");
+    // the server lists and serves the run to admins only (an unrestricted analyst too
+    // is refused)
+    let whole = cli(data, &["token", "add", "--role", "analyst"]);
+    let id = run["run_id"].as_str().expect("run id");
+    let listed = |token: &str| {
+        let r = request(port, "GET", "/api/v1/exports", Some(token), None);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["runs"]
+            .as_array()
+            .expect("runs")
+            .iter()
+            .any(|r| r["run_id"] == id)
+    };
+    // the server re-reads tokens.toml within about a second
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(listed(admin));
+    assert!(!listed(&whole));
+    let path = format!("/api/v1/exports/{id}/file");
+    let r = request(port, "GET", &path, Some(admin), None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, std::fs::read(&file).expect("file"));
+    assert_eq!(request(port, "GET", &path, Some(&whole), None).status, 404);
 }
 
 #[test]
