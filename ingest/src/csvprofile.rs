@@ -683,13 +683,14 @@ impl Profile {
     }
 
     /// Data rows (number, cells) → events, quarantine (with the header and the row as a
-    /// small CSV document, replayable with this profile) and the rows ignored. `footer`
+    /// small CSV document, replayable with this profile) and the rows ignored. A row that
+    /// could not be read comes as its reason and its bytes (header included). `footer`
     /// carries "a totals row was seen" from one chunk of a sheet to the next.
     pub fn map_rows(
         &self,
         input: &str,
         header: &Header,
-        rows: impl IntoIterator<Item = (i64, Result<Vec<String>, String>)>,
+        rows: impl IntoIterator<Item = (i64, Result<Vec<String>, (String, Vec<u8>)>)>,
         source: &str,
         footer: &mut bool,
     ) -> Rows {
@@ -704,9 +705,9 @@ impl Profile {
             };
             let row = match row {
                 Ok(r) => r,
-                Err(e) => {
+                Err((e, original)) => {
                     out.quarantine
-                        .push(quarantine(format!("CSV sai: {e}"), Vec::new()));
+                        .push(quarantine(format!("CSV sai: {e}"), original));
                     continue;
                 }
             };
@@ -758,8 +759,13 @@ pub fn csv_cells(bytes: &[u8], delimiter: u8) -> Vec<Vec<String>> {
         .collect()
 }
 
-/// A header and a row as a small CSV document: replayable on its own.
-pub fn mini_csv(header: &[String], row: &[String], delimiter: u8) -> Vec<u8> {
+/// A header and a row (text, or the bytes of a row that is not) as a small CSV
+/// document: replayable on its own.
+pub fn mini_csv<C: AsRef<[u8]>>(
+    header: &[String],
+    row: impl IntoIterator<Item = C>,
+    delimiter: u8,
+) -> Vec<u8> {
     let mut w = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
@@ -788,16 +794,31 @@ pub fn parse_document(
         .has_headers(false)
         .flexible(true)
         .from_reader(input.bytes.as_slice());
-    let mut records = rdr.records();
+    // records as bytes: a row that is not UTF-8 is quarantined with its bytes
+    let mut records = rdr.byte_records().map(|r| {
+        let r = r.map_err(|e| (e.to_string(), None))?;
+        csv::StringRecord::from_byte_record(r)
+            .map(|r| r.iter().map(str::to_string).collect::<Vec<_>>())
+            .map_err(|e| {
+                let u = e.utf8_error();
+                let reason = format!(
+                    "hàng không phải UTF-8 (cột {}, byte {})",
+                    u.field() + 1,
+                    u.valid_up_to()
+                );
+                (reason, Some(e.into_byte_record()))
+            })
+    });
     let mut head: Vec<Vec<String>> = Vec::new();
     let mut found = None;
     while head.len() < HEADER_SEARCH_ROWS {
         match records.next() {
-            Some(Ok(r)) => head.push(r.iter().map(str::to_string).collect()),
-            Some(Err(e)) => {
+            Some(Ok(r)) => head.push(r),
+            Some(Err((e, _))) => {
                 return Err(IngestError::Input(format!(
-                    "{}: dòng tiêu đề CSV sai: {e}",
-                    input.name
+                    "{}: dòng tiêu đề CSV sai: dòng {}: {e}",
+                    input.name,
+                    head.len() + 1
                 )))
             }
             None => break,
@@ -828,11 +849,13 @@ pub fn parse_document(
         .map(|(i, r)| (i as i64 + 1, Ok(r)))
         .chain(records.enumerate().map(|(i, r)| {
             let line = (i + HEADER_SEARCH_ROWS.min(at + 1)) as i64 + 1;
-            (
-                line,
-                r.map(|r| r.iter().map(str::to_string).collect())
-                    .map_err(|e| e.to_string()),
-            )
+            let r = r.map_err(|(e, row)| {
+                let original = row
+                    .map(|row| mini_csv(&header.cells, &row, profile.delimiter_byte()))
+                    .unwrap_or_default();
+                (e, original)
+            });
+            (line, r)
         }));
     let rows = profile.map_rows(&input.name, &header, rest, source, &mut false);
     Ok(Document {
@@ -1011,6 +1034,28 @@ status_column = "Trạng thái"
         assert_eq!(kind(&["", "Người lập biểu", ""], true), RowKind::Footer);
         assert_eq!(kind(&["", "Người lập biểu", ""], false), RowKind::Data);
         assert_eq!(kind(&["3", "H-3", "05/03/2026"], true), RowKind::Data);
+    }
+
+    #[test]
+    fn a_row_that_is_not_utf8_is_quarantined_with_its_bytes() {
+        let p = Profile::parse(WIDE).expect("profile");
+        let mut bytes = "Mã hồ sơ,Tiếp nhận,Hẹn trả,Có kết quả,Trạng thái\n"
+            .as_bytes()
+            .to_vec();
+        bytes.extend_from_slice(b"H-1,05/03/2026,,,\xff\xfe\n");
+        bytes.extend_from_slice("H-2,05/03/2026,,,Đang xử lý\n".as_bytes());
+        let input = Input {
+            name: "t.csv".into(),
+            bytes,
+        };
+        let doc = parse_document(&input, &p, "bo-yte").expect("document");
+        assert_eq!(doc.rows.good, vec![(3, 1)]);
+        let q = &doc.rows.quarantine;
+        assert_eq!(q.len(), 1);
+        assert_eq!(q[0].line, 2);
+        assert!(q[0].reason.contains("UTF-8 (cột 5"), "{}", q[0].reason);
+        assert!(q[0].original.starts_with("Mã hồ sơ,".as_bytes()));
+        assert!(q[0].original.ends_with(b"H-1,05/03/2026,,,\xff\xfe\n"));
     }
 
     #[test]

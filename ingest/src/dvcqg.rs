@@ -115,7 +115,8 @@ fn array<'a>(rec: &'a Map<String, Value>, key: &str) -> &'a [Value] {
         .unwrap_or(&[])
 }
 
-/// A progress step (`QuaTrinhXuLy[]` entry or `CapNhatTienDoHoSoMC` record) → event.
+/// A progress step (`QuaTrinhXuLy[]` entry or `CapNhatTienDoHoSoMC` record) → event;
+/// `None` without `ThoiDiemXuLy` (a step is then skipped, a progress record refused).
 fn progress(source: &str, dossier: &str, step: &Value) -> Result<Option<Event>, String> {
     let Some(step) = step.as_object() else {
         return Err("bước xử lý phải là đối tượng JSON".into());
@@ -266,6 +267,13 @@ pub fn dossier_record(source: &str, rec: &Map<String, Value>) -> Result<Vec<Even
         e.event_id = crate::canonical::content_id(&e).replacen("h-", "dv-s-", 1);
         out.push(e);
     }
+    // nothing to place in time (status 1 or 3 without any date): refused, not dropped
+    if out.is_empty() {
+        return Err(format!(
+            "hồ sơ trạng thái {status} không có ngày nào để đặt thời điểm \
+             (NgayNopHoSo, NgayTiepNhan, NgayTuChoi, QuaTrinhXuLy)"
+        ));
+    }
     Ok(out)
 }
 
@@ -299,7 +307,11 @@ fn value_events(source: &str, v: &Value, out: &mut Vec<RecordResult>) {
             let r = if is_progress(obj) {
                 match text(obj, "MaHoSo") {
                     None => Err("bản ghi tiến độ thiếu MaHoSo".to_string()),
-                    Some(d) => progress(source, &d, v).map(|e| e.into_iter().collect()),
+                    Some(d) => match progress(source, &d, v) {
+                        Ok(Some(e)) => Ok(vec![e]),
+                        Ok(None) => Err("bản ghi tiến độ thiếu ThoiDiemXuLy".to_string()),
+                        Err(e) => Err(e),
+                    },
                 }
             } else {
                 dossier_record(source, obj)
@@ -462,5 +474,25 @@ mod tests {
         let e = events(&progress);
         assert_eq!(e.len(), 1);
         assert_eq!(e[0].event_type, "supplement_requested");
+    }
+
+    #[test]
+    fn a_record_without_any_date_is_quarantined_not_dropped() {
+        let undated = [
+            rec("1", json!({"NgayTiepNhan": ""})),
+            rec("3", json!({"NgayTiepNhan": null})),
+            json!({"MaHoSo": "X", "ThoiDiemXuLy": "", "TrangThai": "4"}),
+        ];
+        for v in undated {
+            let input = Input {
+                name: "t".into(),
+                bytes: v.to_string().into_bytes(),
+            };
+            let (good, bad) = parse(&[input], "dvcqg");
+            assert!(good.is_empty(), "{v}");
+            assert_eq!(bad.len(), 1, "{v}");
+            assert!(bad[0].reason.contains("Ngay") || bad[0].reason.contains("ThoiDiemXuLy"));
+            assert_eq!(bad[0].original, v.to_string().into_bytes());
+        }
     }
 }

@@ -140,21 +140,66 @@ pub fn parse(input: &Input) -> Result<(Vec<Procedure>, Vec<QuarantineRow>), Inge
             COLUMNS.join(",")
         )));
     }
-    for (i, rec) in rdr.records().enumerate() {
+    for (i, rec) in rdr.byte_records().enumerate() {
         let no = i as i64 + 2;
-        match rec {
-            Ok(r) => {
-                let parsed = row(&|k| index(k).and_then(|j| r.get(j)).map(str::to_string));
-                match parsed {
-                    Ok(p) => good.push(p),
-                    Err(reason) => {
-                        let original = r.iter().collect::<Vec<_>>().join(",").into_bytes();
-                        quarantined.push(bad(input, no, reason, original));
-                    }
-                }
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                quarantined.push(bad(input, no, format!("CSV sai: {e}"), Vec::new()));
+                continue;
             }
-            Err(e) => quarantined.push(bad(input, no, format!("CSV sai: {e}"), Vec::new())),
+        };
+        let original = csv_line(&rec);
+        let r = match csv::StringRecord::from_byte_record(rec) {
+            Ok(r) => r,
+            Err(e) => {
+                let u = e.utf8_error();
+                let reason = format!(
+                    "CSV sai: hàng không phải UTF-8 (cột {}, byte {})",
+                    u.field() + 1,
+                    u.valid_up_to()
+                );
+                quarantined.push(bad(input, no, reason, original));
+                continue;
+            }
+        };
+        match row(&|k| index(k).and_then(|j| r.get(j)).map(str::to_string)) {
+            Ok(p) => good.push(p),
+            Err(reason) => quarantined.push(bad(input, no, reason, original)),
         }
     }
     Ok((good, quarantined))
+}
+
+/// A record as one CSV line, quoted where needed: the bytes a quarantined row keeps.
+fn csv_line(record: &csv::ByteRecord) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(Vec::new());
+    let _ = w.write_byte_record(record);
+    let mut line = w.into_inner().unwrap_or_default();
+    line.pop();
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_that_is_not_utf8_is_quarantined_with_its_bytes() {
+        let mut bytes = b"procedure_code,procedure_name\n1.1,A\n1.2,\"B, \xff\"\n".to_vec();
+        bytes.extend_from_slice(b"1.3,C\n");
+        let input = Input {
+            name: "p.csv".into(),
+            bytes,
+        };
+        let (good, bad) = parse(&input).expect("catalog");
+        assert_eq!(good.len(), 2);
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 3);
+        assert!(bad[0].reason.contains("UTF-8 (cột 2"), "{}", bad[0].reason);
+        assert_eq!(bad[0].original, b"1.2,\"B, \xff\"".to_vec());
+    }
 }

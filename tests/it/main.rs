@@ -8,6 +8,7 @@ mod dvcqg;
 mod e2e;
 mod exports;
 mod forms;
+mod fuzz;
 mod golden;
 mod hardening;
 mod health;
