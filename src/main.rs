@@ -112,6 +112,13 @@ enum Cmd {
         #[arg(long)]
         retention_hours: Option<u64>,
     },
+    /// Back up --data into DEST (new or empty), also while a server writes: every table
+    /// at one consistent version, the other files, and a manifest DEST/BACKUP.json
+    /// (docs/backup.md); one JSON line.
+    Backup { dest: PathBuf },
+    /// Check a backup against its manifest and copy it into DATA_DIR (new or empty),
+    /// then bring the derived tables up to its events; one JSON line.
+    Restore { backup: PathBuf, data_dir: PathBuf },
     /// Generate a province, ingest it and serve it (first run: ~100k dossiers).
     Demo {
         #[arg(long, default_value_t = 8080)]
@@ -445,6 +452,14 @@ fn open_env(data: &Path) -> anyhow::Result<(Warehouse, giamsat_api::reports::Rep
     let wh = open_wh(data)?;
     let env = giamsat_api::reports::ReportEnv::for_warehouse(&wh).map_err(classify_query)?;
     Ok((wh, env))
+}
+
+fn classify_backup(e: giamsat_warehouse::backup::BackupError) -> anyhow::Error {
+    if e.is_user_error() {
+        bad(e.to_string())
+    } else {
+        anyhow::Error::new(e)
+    }
 }
 
 fn classify_export(e: giamsat_api::exports::ExportError) -> anyhow::Error {
@@ -909,6 +924,38 @@ async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
             for m in wh.maintain(&pinned, hours, chrono::Utc::now()).await? {
                 println!("{}", serde_json::to_string(&m)?);
             }
+        }
+        Cmd::Backup { dest } => {
+            let m = giamsat_warehouse::backup::backup(&cli.data, &dest)
+                .await
+                .map_err(classify_backup)?;
+            let (files, bytes) = m.totals();
+            let versions: std::collections::BTreeMap<_, _> =
+                m.tables.iter().map(|t| (&t.name, t.version)).collect();
+            println!(
+                "{}",
+                serde_json::json!({
+                    "backup": dest.display().to_string(), "created_at": m.created_at, "tables": versions,
+                    "files": files, "bytes": bytes, "attempts": m.attempts,
+                })
+            );
+            eprintln!(
+                "Đã sao lưu {} bảng ({files} tệp, {bytes} byte) vào {}",
+                m.tables.len(),
+                dest.display()
+            );
+        }
+        Cmd::Restore { backup, data_dir } => {
+            let r = giamsat_warehouse::backup::restore(&backup, &data_dir)
+                .await
+                .map_err(classify_backup)?;
+            println!("{}", serde_json::to_string(&r)?);
+            eprintln!(
+                "Đã khôi phục {} bảng ({} tệp, đã kiểm tra SHA-256) vào {}",
+                r.tables,
+                r.files,
+                data_dir.display()
+            );
         }
         Cmd::Token {
             cmd:

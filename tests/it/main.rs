@@ -1,6 +1,7 @@
 //! All integration tests in one binary (links once).
 
 mod api;
+mod backup;
 mod calendar_props;
 mod common;
 mod dashboard;

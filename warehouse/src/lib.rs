@@ -1,6 +1,7 @@
 //! giamsat warehouse: table layout, commits, the working-time calendar, reference data
 //! and the one derivation of dossier facts from events.
 
+pub mod backup;
 pub mod calendar;
 pub mod config;
 pub mod derived;
