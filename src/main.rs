@@ -495,6 +495,8 @@ fn open_wh(data: &Path) -> anyhow::Result<Warehouse> {
 }
 
 async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
+    // testing only: GIAMSAT_FAULTS makes table writes fail on purpose (docs/faults.md)
+    giamsat_warehouse::faults::install_from_env().map_err(bad)?;
     match cli.cmd {
         Cmd::Generate {
             out,
@@ -1141,6 +1143,40 @@ fn admin_entry(token: &str) -> giamsat_api::auth::TokenEntry {
     }
 }
 
+/// An error and its causes on one line, each cause once: layers that already quote
+/// their source's message (deltalake, object_store) are not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string().replace('\n', " ");
+        if text.is_empty() || out.contains(text.trim()) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// The one panic a dependency raises and catches by design: deltalake aborts the
+/// buffered upload of a data file whose completion failed (a full disk, a failed
+/// write), object_store's `BufWriter::abort` panics once shutdown has begun, and
+/// deltalake catches that panic and returns the write's error. It is not a failure of
+/// ours and must not read like one on stderr.
+fn is_caught_upload_abort(info: &std::panic::PanicHookInfo<'_>) -> bool {
+    let from_buffered = info
+        .location()
+        .is_some_and(|l| l.file().contains("object_store") && l.file().ends_with("buffered.rs"));
+    let text = info
+        .payload()
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+    from_buffered && text == Some("Already shut down")
+}
+
 /// The runtimes of query work (see `main`).
 struct Runtimes {
     /// Reports, commits of pushes, scheduled exports.
@@ -1257,7 +1293,11 @@ const QUERY_STACK_BYTES: usize = 16 * 1024 * 1024;
 
 fn main() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("GIAMSAT_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new("warn,buoyant_kernel=off,deltalake_core=error")
+        // deltalake logs a failed commit at error level before returning it; the
+        // command reports that error itself, once
+        tracing_subscriber::EnvFilter::new(
+            "warn,buoyant_kernel=off,deltalake_core=error,deltalake_core::kernel::transaction=off",
+        )
     });
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -1267,7 +1307,11 @@ fn main() {
     // line, not a backtrace on stderr.
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string().replace('\n', " ");
-        tracing::error!(panic = %msg, "panic");
+        if is_caught_upload_abort(info) {
+            tracing::debug!(panic = %msg, "an upload that failed to complete was not aborted");
+        } else {
+            tracing::error!(panic = %msg, "panic");
+        }
     }));
     let cli = Cli::parse();
     let result = (|| -> anyhow::Result<()> {
@@ -1308,8 +1352,7 @@ fn main() {
         } else {
             1
         };
-        let msg = format!("{e:#}").replace('\n', " ");
-        eprintln!("giamsat: {msg}");
+        eprintln!("giamsat: {}", one_line(&e));
         std::process::exit(code);
     }
 }

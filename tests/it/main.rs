@@ -8,6 +8,7 @@ mod dashboard;
 mod dvcqg;
 mod e2e;
 mod exports;
+mod faults;
 mod forms;
 mod fuzz;
 mod golden;

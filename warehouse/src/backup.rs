@@ -634,7 +634,8 @@ async fn plan_table(
 }
 
 /// The files of the data directory outside `tables/` (configuration, tokens, exported
-/// files…), but the stamp (copied as pinned), a manifest and temporary files.
+/// files…), but the stamp (copied as pinned), a manifest, the lock files and temporary
+/// files.
 fn plan_other_files(root: &Path, plan: &mut Plan) -> Result<(), BackupError> {
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -645,7 +646,13 @@ fn plan_other_files(root: &Path, plan: &mut Plan) -> Result<(), BackupError> {
                 tracing::warn!(path = %p.display(), "name not UTF-8; not backed up");
                 continue;
             };
-            if rel == "tables" || rel == STAMP || rel == MANIFEST || rel.ends_with(".tmp") {
+            // `locks/` holds the writers' lock files: a state of this machine, not data
+            if rel == "tables"
+                || rel == "locks"
+                || rel == STAMP
+                || rel == MANIFEST
+                || rel.ends_with(".tmp")
+            {
                 continue;
             }
             let ft = e.file_type().map_err(io_at(&p))?;

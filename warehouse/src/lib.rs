@@ -8,6 +8,7 @@ pub mod derived;
 pub mod discrepancy;
 pub mod event;
 pub mod facts;
+pub mod faults;
 pub mod health;
 pub mod maintain;
 pub mod open;

@@ -39,7 +39,10 @@ async fn optimize(
         .optimize()
         .with_type(OptimizeType::Compact)
         .with_target_size(NonZeroU64::new(TARGET_FILE_SIZE).unwrap_or(NonZeroU64::MIN))
-        .with_max_concurrent_tasks(2)
+        // one rewrite at a time: deltalake spawns each rewrite as a task, and after a
+        // failed one a second could still be writing when the failed compaction's files
+        // are cleaned up (it would leave a file no version references)
+        .with_max_concurrent_tasks(1)
         .with_commit_properties(
             deltalake::kernel::transaction::CommitProperties::default()
                 .with_cleanup_expired_logs(Some(false)),
@@ -76,11 +79,35 @@ fn commit_millis(wh: &Warehouse, table: &str, version: i64) -> Option<i64> {
 impl Warehouse {
     /// Compact one table's small files (rows unchanged); its new version.
     pub(crate) async fn compact(&self, name: &str) -> Result<Option<u64>, WarehouseError> {
+        let _lock = self.write_lock(name).await?;
         let Some(table) = self.open_table(name).await? else {
             return Ok(None);
         };
-        let (table, _) = optimize(table).await?;
+        let (table, _) = self.optimize_or_clean(name, table).await?;
         Ok(table.version())
+    }
+
+    /// [`optimize`], removing what a failed compaction wrote. The caller holds the
+    /// table's write lock.
+    async fn optimize_or_clean(
+        &self,
+        name: &str,
+        table: deltalake::DeltaTable,
+    ) -> Result<
+        (
+            deltalake::DeltaTable,
+            deltalake::operations::optimize::Metrics,
+        ),
+        WarehouseError,
+    > {
+        let before = crate::store::list_files(&self.table_path(name));
+        match optimize(table).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                self.remove_orphans(name, &before).await;
+                Err(e)
+            }
+        }
     }
 
     /// Compact, checkpoint and vacuum every table. `pinned` is, per table, the oldest
@@ -102,6 +129,9 @@ impl Warehouse {
         names.sort();
         let mut out = Vec::new();
         for name in names {
+            // compaction and vacuum write and delete files: no commit of the table runs
+            // meanwhile (its clean-up would take the compacted files for orphans)
+            let _lock = self.write_lock(&name).await?;
             let Some(table) = self.open_table(&name).await? else {
                 continue;
             };
@@ -110,7 +140,7 @@ impl Warehouse {
                 files_before: table.get_file_uris()?.count(),
                 ..TableMaintenance::default()
             };
-            let (table, metrics) = optimize(table).await?;
+            let (table, metrics) = self.optimize_or_clean(&name, table).await?;
             m.files_compacted = metrics.num_files_removed;
             deltalake::checkpoints::create_checkpoint(&table, None).await?;
             m.checkpoint = true;

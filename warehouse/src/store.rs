@@ -396,7 +396,7 @@ fn quarantine_batch(q: &[QuarantineRow], now: i64) -> Result<RecordBatch, Wareho
     )?)
 }
 
-fn list_files(dir: &Path) -> HashSet<PathBuf> {
+pub(crate) fn list_files(dir: &Path) -> HashSet<PathBuf> {
     let mut out = HashSet::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -566,7 +566,87 @@ impl Warehouse {
         how: Commit<'_>,
     ) -> Result<u64, WarehouseError> {
         let dir = self.table_path(name);
+        // one writer of the table at a time, across processes: the files that appear
+        // during this commit are this commit's, so a failed commit can remove them
+        let _lock = self.write_lock(name).await?;
         let before = list_files(&dir);
+        match self.commit_unlocked(name, batches, how).await {
+            Ok(version) => {
+                sync_new_files(&dir, &before)?;
+                Ok(version)
+            }
+            Err(e) => {
+                self.remove_orphans(name, &before).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Hold the exclusive right to write table `name` (all processes on this data
+    /// directory) until the returned file is dropped: an advisory lock on
+    /// `<data>/locks/<name>.lock`, released by the kernel if the process dies.
+    pub(crate) async fn write_lock(&self, name: &str) -> Result<std::fs::File, WarehouseError> {
+        let dir = self.root.join("locks");
+        std::fs::create_dir_all(&dir)?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{name}.lock")))?;
+        tokio::task::spawn_blocking(move || f.lock().map(|_| f))
+            .await
+            .map_err(|e| WarehouseError::Data(format!("write lock: {e}")))?
+            .map_err(WarehouseError::from)
+    }
+
+    /// Remove the data files that appeared under table `name` since `before` and that
+    /// its latest version does not reference: what a failed commit wrote (whole or
+    /// torn). Called with the table's write lock held. The log is never touched: a
+    /// commit file that exists is a commit. If the table cannot be read the files stay
+    /// (orphans cost space, never correctness) and a warning says so.
+    pub(crate) async fn remove_orphans(&self, name: &str, before: &HashSet<PathBuf>) {
+        let dir = self.table_path(name);
+        let new: Vec<PathBuf> = list_files(&dir)
+            .difference(before)
+            .filter(|p| !p.components().any(|c| c.as_os_str() == "_delta_log"))
+            .cloned()
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let referenced: HashSet<String> = match self.open_table(name).await {
+            Ok(None) => HashSet::new(),
+            Ok(Some(t)) => match t.get_file_uris() {
+                Ok(uris) => uris
+                    .filter_map(|u| u.rsplit('/').next().map(str::to_string))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(table = name, error = %e, "failed commit: files left behind");
+                    return;
+                }
+            },
+            Err(e) => {
+                tracing::warn!(table = name, error = %e, "failed commit: files left behind");
+                return;
+            }
+        };
+        for p in new {
+            let file = p.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+            if !referenced.contains(file) {
+                if let Err(e) = std::fs::remove_file(&p) {
+                    tracing::warn!(file = %p.display(), error = %e, "failed commit: file left behind");
+                }
+            }
+        }
+    }
+
+    /// [`Warehouse::commit`] without the lock, the clean-up and the fsync.
+    async fn commit_unlocked(
+        &self,
+        name: &str,
+        batches: Vec<RecordBatch>,
+        how: Commit<'_>,
+    ) -> Result<u64, WarehouseError> {
         let table = DeltaTable::try_from_url(self.table_url(name)?).await?;
         let mut w = table.write(batches).with_save_mode(how.mode);
         if !how.partitions.is_empty() {
@@ -591,7 +671,6 @@ impl Warehouse {
             );
         }
         let t = w.with_commit_properties(props).await?;
-        sync_new_files(&dir, &before)?;
         Ok(t.version().unwrap_or(0))
     }
 
