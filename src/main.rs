@@ -1179,8 +1179,10 @@ fn is_caught_upload_abort(info: &std::panic::PanicHookInfo<'_>) -> bool {
 
 /// The runtimes of query work (see `main`).
 struct Runtimes {
-    /// Reports, commits of pushes, scheduled exports.
+    /// Reports, scheduled exports.
     query: tokio::runtime::Handle,
+    /// Commits of pushes, the access log.
+    commit: tokio::runtime::Handle,
     /// Analyst SQL, at a lower priority.
     sql: tokio::runtime::Handle,
 }
@@ -1218,7 +1220,7 @@ async fn serve(
         .map_err(|_| bad(format!("địa chỉ không hợp lệ: {bind}:{port}")))?;
     let root = wh.root().display().to_string();
     let state = Arc::new(
-        giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, rts.query, rts.sql)
+        giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, rts.query, rts.sql, rts.commit)
             .await
             .map_err(classify_query)?
             .with_cache(cfg.cache)
@@ -1336,14 +1338,24 @@ fn main() {
             .on_thread_start(lower_priority)
             .enable_all()
             .build()?;
+        // the writers (group commits of pushes, the access log): their own threads, so
+        // reports on the query threads never hold back an acknowledgement
+        let commit_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("giamsat-commit")
+            .thread_stack_size(QUERY_STACK_BYTES)
+            .enable_all()
+            .build()?;
         let rts = Runtimes {
             query: query_rt.handle().clone(),
             sql: sql_rt.handle().clone(),
+            commit: commit_rt.handle().clone(),
         };
         let r = io_rt.block_on(run(cli, rts));
         io_rt.shutdown_background();
         query_rt.shutdown_background();
         sql_rt.shutdown_background();
+        commit_rt.shutdown_background();
         r
     })();
     if let Err(e) = result {

@@ -26,6 +26,11 @@ pub const ACCESS_LOG: &str = "access_log";
 const QUEUE: usize = 100_000;
 /// Rows per commit at most.
 const BATCH: usize = 10_000;
+/// Commits between two compactions of the table. The writer commits up to once a
+/// second, so a busy server adds thousands of small files a day; every commit and every
+/// reader pays for each file the table holds, so the writer compacts them as it goes
+/// (the replaced files are deleted by `giamsat maintain`'s vacuum).
+const COMPACT_EVERY: u64 = 300;
 
 /// The table's columns.
 pub fn schema() -> SchemaRef {
@@ -160,6 +165,7 @@ fn batch(rows: &[AccessRecord]) -> Result<RecordBatch, datafusion::arrow::error:
 /// [`BATCH`] rows. Ends when every sender is gone, after writing what is left.
 pub async fn writer(wh: Arc<Warehouse>, mut rx: mpsc::Receiver<AccessRecord>) {
     let mut pending: Vec<AccessRecord> = Vec::new();
+    let mut commits: u64 = 0;
     loop {
         let Some(first) = rx.recv().await else {
             break;
@@ -174,6 +180,12 @@ pub async fn writer(wh: Arc<Warehouse>, mut rx: mpsc::Receiver<AccessRecord>) {
             }
         }
         write(&wh, &mut pending).await;
+        commits += 1;
+        if commits.is_multiple_of(COMPACT_EVERY) {
+            if let Err(e) = wh.compact(ACCESS_LOG).await {
+                tracing::warn!(error = %e, "access log not compacted");
+            }
+        }
     }
     write(&wh, &mut pending).await;
 }

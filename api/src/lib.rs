@@ -242,8 +242,11 @@ pub struct AppState {
     pub calendar: Arc<Calendar>,
     /// The accepted tokens (configuration + `<data>/tokens.toml`, re-read on change).
     pub tokens: auth::TokenStore,
-    /// Runtime that executes reports, pushes' commits and scheduled exports.
+    /// Runtime that executes reports and scheduled exports.
     pub query_rt: Handle,
+    /// Runtime of the writers: pushes' group commits and the access log. Its own
+    /// threads, so a push is acknowledged while reports keep the query threads busy.
+    pub commit_rt: Handle,
     /// Runtime that executes analyst SQL: its threads run at a lower priority than the
     /// rest of the server, so analyst queries take the cores only when nothing else
     /// needs them.
@@ -276,6 +279,7 @@ impl AppState {
         sql: SqlConfig,
         query_rt: Handle,
         sql_rt: Handle,
+        commit_rt: Handle,
     ) -> Result<AppState, QueryError> {
         let pool = |mb: u64| {
             RuntimeEnvBuilder::new()
@@ -323,6 +327,7 @@ impl AppState {
             access_rx: std::sync::Mutex::new(Some(access_rx)),
             query_rt,
             sql_rt,
+            commit_rt,
             report_gate: admission::Admission::new(admission::Limits {
                 running: sql.max_concurrent_reports,
                 // a dashboard asks for several panels at once: reports have no
@@ -1798,13 +1803,13 @@ async fn access_log(
 pub async fn serve(listener: TcpListener, state: Arc<AppState>) -> std::io::Result<()> {
     let jobs = state.jobs.lock().ok().and_then(|mut j| j.take());
     if let Some(jobs) = jobs {
-        state.query_rt.spawn(committer(state.clone(), jobs));
+        state.commit_rt.spawn(committer(state.clone(), jobs));
         state.query_rt.spawn(state.exporter.clone().run_forever());
     }
     let access_rx = state.access_rx.lock().ok().and_then(|mut r| r.take());
     if let Some(rx) = access_rx {
         state
-            .query_rt
+            .commit_rt
             .spawn(access::writer(state.warehouse.clone(), rx));
     }
     axum::serve(

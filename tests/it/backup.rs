@@ -9,14 +9,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Cursor, Read};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::common::{self, cli, request, start_server};
+use crate::common::{self, cli, request, run, start_server};
 
 const SOURCE: &str = "hp-motcua";
 /// Pushes at most (the pusher stops once the backup is done); the first [`BEFORE`] are
@@ -101,16 +101,6 @@ fn push(port: u16, token: &str, i: usize) -> Value {
     let v = r.json();
     assert_eq!(v["quarantined"], 0, "push {i}: {v}");
     v
-}
-
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(common::BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("GIAMSAT_DATA")
-        .output()
-        .expect("run giamsat")
 }
 
 /// Exit 2 and one line on stderr that mentions `mention`.

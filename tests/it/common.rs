@@ -23,6 +23,17 @@ pub struct Loaded {
     pub counts: IngestCounts,
 }
 
+/// `giamsat --data DATA ARGS…` (without `GIAMSAT_DATA` from the environment): its output.
+pub fn run(data: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("GIAMSAT_DATA")
+        .output()
+        .expect("run giamsat")
+}
+
 /// Ingest a catalog and event files into a fresh warehouse with `config`.
 pub async fn load(config: Config, procedures: &Path, events: &[PathBuf]) -> Loaded {
     let dir = tempfile::tempdir().expect("tempdir");

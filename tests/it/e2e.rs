@@ -1,22 +1,11 @@
 //! End-to-end: the real `giamsat` binary, generate → ingest → report, re-ingest, bad
 //! input, SQL, and the HTTP server on a random port answering the same numbers.
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
 
-use crate::common::{http, start_server, BIN};
-
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env_remove("GIAMSAT_DATA")
-        .output()
-        .expect("run giamsat")
-}
+use crate::common::{http, run, start_server};
 
 fn ok(out: &Output) -> String {
     assert!(

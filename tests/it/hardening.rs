@@ -493,26 +493,7 @@ fn a_timed_out_query_stops_and_frees_the_server() {
     std::fs::write(&cfg, "[sql]\ntimeout_seconds = 2\n").expect("cfg");
     let (server, port) = start_server(&s.data, &["--config", cfg.to_str().expect("p")]);
     let pid = server.0.id();
-    let push = |tag: &str| -> Duration {
-        let body: String = (0..100)
-            .map(|i| {
-                format!(
-                    "{{\"event_id\":\"H{tag}-{i}\",\"dossier_id\":\"H{i}\",\"type\":\"received\",\"at\":\"2026-02-02T09:00:00+07:00\",\"procedure_code\":\"1.000001\",\"agency_code\":\"31.11311\",\"province_code\":\"31\",\"commune_code\":\"11311\",\"channel\":\"online\"}}\n"
-                )
-            })
-            .collect();
-        let t = Instant::now();
-        let r = request(
-            port,
-            "POST",
-            "/api/v1/events?source=hp-motcua",
-            Some(&ingest),
-            Some(&body),
-        );
-        assert_eq!(r.status, 200, "{}", r.text());
-        assert_eq!(r.json()["accepted"], 100);
-        t.elapsed()
-    };
+    let push = |tag: &str| push_events(port, &ingest, tag, 100);
     for (door, send) in DOORS {
         // what a push of 100 events costs here before any heavy query: under CI's
         // parallel tests on two cores a commit alone can take a second or more

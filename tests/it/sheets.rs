@@ -5,20 +5,10 @@
 //! the sheet's row number and cells; `profile check` writes nothing.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::common::{cli, root, BIN};
-
-fn run(data: &Path, args: &[&str]) -> Output {
-    Command::new(BIN)
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run")
-}
+use crate::common::{cli, root, run};
 
 fn path(rel: &str) -> String {
     root().join(rel).to_str().expect("path").to_string()

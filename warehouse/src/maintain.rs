@@ -26,15 +26,13 @@ const TARGET_FILE_SIZE: u64 = 128 << 20;
 
 /// Compact a table's small files into files of up to [`TARGET_FILE_SIZE`] (the rows do not
 /// change; the log is not cleaned).
-async fn optimize(
-    table: deltalake::DeltaTable,
-) -> Result<
-    (
-        deltalake::DeltaTable,
-        deltalake::operations::optimize::Metrics,
-    ),
-    WarehouseError,
-> {
+/// A compacted table and what compaction did.
+type Compacted = (
+    deltalake::DeltaTable,
+    deltalake::operations::optimize::Metrics,
+);
+
+async fn optimize(table: deltalake::DeltaTable) -> Result<Compacted, WarehouseError> {
     Ok(table
         .optimize()
         .with_type(OptimizeType::Compact)
@@ -77,8 +75,10 @@ fn commit_millis(wh: &Warehouse, table: &str, version: i64) -> Option<i64> {
 }
 
 impl Warehouse {
-    /// Compact one table's small files (rows unchanged); its new version.
-    pub(crate) async fn compact(&self, name: &str) -> Result<Option<u64>, WarehouseError> {
+    /// Compact one table's small files (rows unchanged); its new version. Only for a
+    /// table outside the facts stamp (the stamp names the derived tables' versions:
+    /// those are compacted by [`Warehouse::maintain`], which re-stamps them).
+    pub async fn compact(&self, name: &str) -> Result<Option<u64>, WarehouseError> {
         let _lock = self.write_lock(name).await?;
         let Some(table) = self.open_table(name).await? else {
             return Ok(None);
@@ -93,13 +93,7 @@ impl Warehouse {
         &self,
         name: &str,
         table: deltalake::DeltaTable,
-    ) -> Result<
-        (
-            deltalake::DeltaTable,
-            deltalake::operations::optimize::Metrics,
-        ),
-        WarehouseError,
-    > {
+    ) -> Result<Compacted, WarehouseError> {
         let before = crate::store::list_files(&self.table_path(name));
         match optimize(table).await {
             Ok(r) => Ok(r),
