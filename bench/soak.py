@@ -16,7 +16,8 @@ its open file descriptors (/proc/PID/fd) and the data directory's size are recor
   * the anonymous RSS (RssAnon: heap and stacks; the resident pages of the binary grow
     as more of its code runs and are not counted) grows faster than --max-rss-slope MiB
     per minute (least squares), or
-  * open files grow by more than --max-fd-growth, or
+  * open files grow by more than --max-fd-growth (median of the last third of the
+    samples against the first third: descriptors come and go with requests), or
   * any request fails (status other than 200).
 Only the Python standard library is used.
 """
@@ -259,7 +260,11 @@ def main():
 
     steady = [s for s in samples if s["t"] >= args.minutes * 60 / 4]
     rss_slope = slope_per_minute([(s["t"], s["anon"]) for s in steady])
-    fd_growth = (max(s["fds"] for s in steady) - steady[0]["fds"]) if steady else 0
+    # open files come and go with requests in flight: compare the medians of the first
+    # and the last third of the steady samples, not two single samples
+    third = max(1, len(steady) // 3)
+    fd_growth = (statistics.median(s["fds"] for s in steady[-third:])
+                 - statistics.median(s["fds"] for s in steady[:third])) if steady else 0
     push, read = stats.lat["push"], stats.lat["read"]
     verdicts = []
     if not alive:
@@ -290,7 +295,7 @@ def main():
             summary + ".",
             "",
             "Verdict: " + ("; ".join(verdicts) if verdicts else
-                           f"no failed request; RSS slope within {args.max_rss_slope} MiB/min and "
+                           f"no failed request; anonymous RSS slope within {args.max_rss_slope} MiB/min and "
                            f"open files within +{args.max_fd_growth} after warm-up."),
             "",
             "| time (s) | RSS (MiB) | anonymous RSS (MiB) | open files | data dir (MiB) | events pushed | pushes | push p95 (ms) | reads | read p95 (ms) |",
