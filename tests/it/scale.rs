@@ -306,3 +306,48 @@ async fn maintenance_compacts_and_vacuums_and_changes_no_report() {
     assert_eq!(c.accepted, 0);
     assert_eq!(before, reports(&wh).await);
 }
+
+/// A table that takes many small commits (pushes, the access log) gets a checkpoint
+/// every `CHECKPOINT_EVERY` commits, so opening it reads a bounded part of its log; the
+/// rows read through the checkpoint are every row committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_small_commits_are_checkpointed() {
+    use giamsat_queries::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+    use giamsat_queries::arrow::datatypes::{DataType, Field, Schema};
+    use giamsat_warehouse::store::CHECKPOINT_EVERY;
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().expect("tmp");
+    let wh = Warehouse::open(dir.path()).expect("open");
+    let schema = Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, false)]));
+    let commits = CHECKPOINT_EVERY + 1;
+    for n in 0..commits {
+        let col: ArrayRef = Arc::new(Int64Array::from(vec![n as i64]));
+        let b = RecordBatch::try_new(schema.clone(), vec![col]).expect("batch");
+        wh.append_batch("probe", b).await.expect("commit");
+    }
+    let log = dir.path().join("tables/probe/_delta_log");
+    assert!(
+        log.join(format!("{CHECKPOINT_EVERY:020}.checkpoint.parquet"))
+            .exists(),
+        "no checkpoint at version {CHECKPOINT_EVERY}"
+    );
+    assert!(log.join("_last_checkpoint").exists());
+    let t = wh.open_table("probe").await.expect("open").expect("table");
+    assert_eq!(t.version(), Some(CHECKPOINT_EVERY));
+    let ctx = giamsat_queries::SessionContext::new();
+    ctx.register_table("probe", t.table_provider().await.expect("provider"))
+        .expect("register");
+    let b = giamsat_queries::run_sql(&ctx, "SELECT count(*), sum(n) FROM probe")
+        .await
+        .expect("sql");
+    let col = |i: usize| {
+        b[0].column(i)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .expect("i64")
+            .value(0)
+    };
+    let n = commits as i64;
+    assert_eq!((col(0), col(1)), (n, n * (n - 1) / 2));
+}

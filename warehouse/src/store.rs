@@ -435,6 +435,12 @@ fn sync_new_files(dir: &Path, before: &HashSet<PathBuf>) -> Result<(), Warehouse
     Ok(())
 }
 
+/// Commits between two checkpoints of a table. Opening a table reads its last
+/// checkpoint and the commits after it: without checkpoints every open (every commit,
+/// every refresh of the server's session) would read the whole log, and a server taking
+/// a push a second would slow down day by day.
+pub const CHECKPOINT_EVERY: u64 = 100;
+
 /// Current time in microseconds.
 pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
@@ -573,12 +579,30 @@ impl Warehouse {
         match self.commit_unlocked(name, batches, how).await {
             Ok(version) => {
                 sync_new_files(&dir, &before)?;
+                if version > 0 && version % CHECKPOINT_EVERY == 0 {
+                    self.checkpoint(name).await;
+                }
                 Ok(version)
             }
             Err(e) => {
                 self.remove_orphans(name, &before).await;
                 Err(e)
             }
+        }
+    }
+
+    /// Write a checkpoint of table `name`'s latest version. The commit it follows is
+    /// durable already: a failure only costs readers time, and is logged.
+    async fn checkpoint(&self, name: &str) {
+        let result = match self.open_table(name).await {
+            Ok(Some(t)) => deltalake::checkpoints::create_checkpoint(&t, None)
+                .await
+                .map_err(WarehouseError::from),
+            Ok(None) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            tracing::warn!(table = name, error = %e, "checkpoint not written");
         }
     }
 
