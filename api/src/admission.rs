@@ -81,10 +81,6 @@ impl Admission {
         }))
     }
 
-    pub fn limits(&self) -> Limits {
-        self.0.limits
-    }
-
     /// Take a waiting place for `token`'s request, or refuse it. The places are the
     /// free running slots plus the queue, overall and for the token.
     pub fn enqueue(&self, token: &str) -> Result<Waiting, Refused> {

@@ -150,11 +150,18 @@ async fn ingest(data: &Path, file: &Path) {
 async fn a_failing_store_never_loses_or_half_shows_a_commit() {
     let tmp = tempfile::tempdir().expect("tmp");
     let gen = tmp.path().join("gen");
-    let out = Command::new(BIN)
-        .args(["generate", "--dossiers", "120", "--seed", "3", "--out"])
-        .arg(&gen)
-        .output()
-        .expect("generate");
+    let out = common::run(
+        tmp.path(),
+        &[
+            "generate",
+            "--dossiers",
+            "120",
+            "--seed",
+            "3",
+            "--out",
+            gen.to_str().expect("path"),
+        ],
+    );
     assert!(
         out.status.success(),
         "{}",
@@ -269,12 +276,7 @@ async fn a_failing_store_never_loses_or_half_shows_a_commit() {
             "maintain {ctx}: files no version references: {left:?}"
         );
         assert_eq!(fingerprint(&w).await, references[chunks], "maintain {ctx}");
-        let out = Command::new(BIN)
-            .arg("--data")
-            .arg(&w)
-            .arg("maintain")
-            .output()
-            .expect("maintain");
+        let out = common::run(&w, &["maintain"]);
         assert!(out.status.success(), "maintain {ctx}: the clean run failed");
         assert_eq!(fingerprint(&w).await, references[chunks], "maintain {ctx}");
         std::fs::remove_dir_all(&w).expect("rm");

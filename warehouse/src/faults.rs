@@ -88,7 +88,6 @@ pub enum Fault {
 struct Dice {
     plan: FaultPlan,
     ops: AtomicU64,
-    injected: AtomicU64,
     /// Operations seen per key (see [`Dice::roll`]).
     seen: Mutex<HashMap<String, u64>>,
 }
@@ -98,7 +97,6 @@ impl Dice {
         Dice {
             plan,
             ops: AtomicU64::new(0),
-            injected: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
         }
     }
@@ -128,7 +126,6 @@ impl Dice {
         if p >= self.plan.rate {
             return None;
         }
-        self.injected.fetch_add(1, Ordering::SeqCst);
         Some(match mix(h) % 4 {
             0 => Fault::Error,
             1 => Fault::DiskFull,
