@@ -64,6 +64,17 @@ enum Cmd {
         #[command(subcommand)]
         report: ReportCmd,
     },
+    /// Explain one dossier: its events from every source, its facts and how each was
+    /// reached, its class and why.
+    Explain {
+        dossier_id: String,
+        /// Judge the class at the end of this day (YYYY-MM-DD), as a period ending then.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// `text` (default) or `json` (the body of GET /api/v1/dossiers/{id}).
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
     /// Run a read-only SQL query over the tables.
     Sql {
         sql: String,
@@ -440,7 +451,7 @@ fn classify_ingest(e: IngestError) -> anyhow::Error {
 
 fn classify_query(e: QueryError) -> anyhow::Error {
     match e {
-        QueryError::BadInput(m) => bad(m),
+        QueryError::BadInput(m) | QueryError::NotFound(m) => bad(m),
         QueryError::Limit(l) => bad(l.to_string()),
         QueryError::Warehouse(giamsat_warehouse::WarehouseError::Config(m)) => bad(m),
         other => anyhow::Error::new(other),
@@ -541,6 +552,32 @@ async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
                     .map_err(classify_ingest)?;
             bar.finish_and_clear();
             println!("{}", serde_json::to_string(&counts)?);
+        }
+        Cmd::Explain {
+            dossier_id,
+            as_of,
+            format,
+        } => {
+            if !["text", "json"].contains(&format.as_str()) {
+                return Err(bad(format!("--format phải là text hoặc json: {format:?}")));
+            }
+            let q = giamsat_api::reports::DossierQuery { as_of };
+            let as_of = giamsat_api::reports::dossier_as_of(&q).map_err(classify_query)?;
+            let (wh, env) = open_env(&cli.data)?;
+            let ctx = giamsat_queries::session(&wh)
+                .await
+                .map_err(classify_query)?;
+            if format == "json" {
+                let r = giamsat_api::reports::dossier_json(&ctx, &env, &dossier_id, as_of)
+                    .await
+                    .map_err(classify_query)?;
+                emit(r, None)?;
+            } else {
+                let e = giamsat_api::reports::dossier(&ctx, &env, &dossier_id, as_of)
+                    .await
+                    .map_err(classify_query)?;
+                print!("{}", giamsat_queries::explain::to_text(&e));
+            }
         }
         Cmd::Report {
             report:

@@ -413,6 +413,7 @@ impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
         match e {
             QueryError::BadInput(m) => bad(m),
+            QueryError::NotFound(m) => ApiError(StatusCode::NOT_FOUND, m),
             QueryError::DataFusion(d)
                 if matches!(
                     d.find_root(),
@@ -667,6 +668,96 @@ fn reader<Q>(
     require(&p, &[Role::Admin, Role::Analyst, Role::Viewer])?;
     let Query(q) = q.map_err(|e| bad(format!("tham số không hợp lệ: {e}")))?;
     Ok((p, q))
+}
+
+/// The dossiers counted in one cell of Biểu 06 (or of an on-time row): the same rule as
+/// the report, so `count` equals the cell.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/bieu06/dossiers",
+    params(reports::Bieu06DossiersQuery),
+    responses(
+        (status = 200, description = "One page of the list (JSON); the whole list as CSV or XLSX with `format`", body = giamsat_queries::drill::List),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+        (status = 429, description = "Too many requests waiting", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn bieu06_dossiers_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::Bieu06DossiersQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::bieu06_dossiers_params(&q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::bieu06_dossiers(&ctx, &st.env, &q).await
+    })
+    .await
+}
+
+/// The dossiers behind a dossier count of the Decision 766 index (a criterion's
+/// numerator or denominator).
+#[utoipa::path(
+    get,
+    path = "/api/v1/indicators/766/dossiers",
+    params(reports::Index766DossiersQuery),
+    responses(
+        (status = 200, description = "One page of the list (JSON); the whole list as CSV or XLSX with `format`", body = giamsat_queries::drill::List),
+        (status = 400, description = "Bad parameters, or a count that does not count dossiers", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+        (status = 429, description = "Too many requests waiting", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn index766_dossiers_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    q: Result<Query<reports::Index766DossiersQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    reports::index766_dossiers_params(&state.env, &q)?;
+    run_report(&state, &p, q, |ctx, st, q| async move {
+        reports::index766_dossiers(&ctx, &st.env, &q).await
+    })
+    .await
+}
+
+/// One dossier explained: every event of every source, the facts and how each was
+/// reached, the class and why. 404 for a dossier outside the caller's territory, exactly
+/// as for one that does not exist.
+#[utoipa::path(
+    get,
+    path = "/api/v1/dossiers/{id}",
+    params(
+        ("id" = String, Path, description = "Dossier id"),
+        reports::DossierQuery
+    ),
+    responses(
+        (status = 200, description = "The dossier explained", body = giamsat_queries::explain::Explanation),
+        (status = 400, description = "Bad parameters", body = ErrorBody),
+        (status = 401, description = "No or unknown token", body = ErrorBody),
+        (status = 403, description = "Role not allowed", body = ErrorBody),
+        (status = 404, description = "No such dossier in the caller's territory", body = ErrorBody),
+        (status = 429, description = "Too many requests waiting", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+async fn dossier_handler(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    q: Result<Query<reports::DossierQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let (p, q) = reader(&state, &headers, q)?;
+    let as_of = reports::dossier_as_of(&q)?;
+    run_report(&state, &p, id, move |ctx, st, id| async move {
+        reports::dossier_json(&ctx, &st.env, &id, as_of).await
+    })
+    .await
 }
 
 /// Decision 766 index of the caller's scope (or of a province/commune/agency in it).
@@ -1273,7 +1364,7 @@ impl utoipa::Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
-    paths(healthz, me_handler, bieu06_handler, index766_handler, on_time_handler, overview_handler, alerts_handler, recon_handler, sources_handler, quality_handler, sql_handler, events_handler, exports_handler, export_file_handler),
+    paths(healthz, me_handler, bieu06_handler, bieu06_dossiers_handler, index766_handler, index766_dossiers_handler, dossier_handler, on_time_handler, overview_handler, alerts_handler, recon_handler, sources_handler, quality_handler, sql_handler, events_handler, exports_handler, export_file_handler),
     components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply)),
     modifiers(&BearerAuth)
 )]
@@ -1691,6 +1782,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/openapi.json", get(openapi))
         .route("/api/docs", get(docs))
         .route("/api/v1/reports/bieu06", get(bieu06_handler))
+        .route(
+            "/api/v1/reports/bieu06/dossiers",
+            get(bieu06_dossiers_handler),
+        )
+        .route(
+            "/api/v1/indicators/766/dossiers",
+            get(index766_dossiers_handler),
+        )
+        .route("/api/v1/dossiers/{id}", get(dossier_handler))
         .route("/assets/{name}", get(asset))
         .route("/api/v1/me", get(me_handler))
         .route("/api/v1/indicators/766", get(index766_handler))

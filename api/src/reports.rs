@@ -576,7 +576,7 @@ pub struct AlertsQuery {
     pub commune: Option<String>,
     /// Rows listed at most (default 1000; the summary counts all).
     pub limit: Option<String>,
-    /// `json` (default) or `csv` (the items).
+    /// `json` (default), `csv` (the items) or `xlsx` (the items, Vietnamese headings).
     pub format: Option<String>,
 }
 
@@ -609,13 +609,24 @@ pub async fn alerts(
     env: &ReportEnv,
     q: &AlertsQuery,
 ) -> Result<Rendered, QueryError> {
-    let format = format_of(&q.format, &["json", "csv"])?;
+    let format = format_of(&q.format, &["json", "csv", "xlsx"])?;
     let p = alerts_params(env, q)?;
     let r = giamsat_queries::alerts::run(ctx, &env.calendar, &p).await?;
-    if format == "csv" {
-        csv_of(&r.items)
-    } else {
-        json(&r)
+    match format.as_str() {
+        "csv" => csv_of(&r.items),
+        "xlsx" => Ok(Rendered {
+            content_type: XLSX,
+            body: crate::xlsx::table(
+                "HỒ SƠ QUÁ HẠN, SẮP ĐẾN HẠN, CHƯA ĐỒNG BỘ",
+                format!("Tại thời điểm: {}", r.as_of.as_deref().unwrap_or("")),
+                &crate::xlsx::ALERT_HEADINGS,
+                r.items.iter().map(crate::xlsx::alert_row),
+                env.created_at,
+            )
+            .map_err(|e| QueryError::Internal(e.to_string()))?,
+            filename: Some("canh_bao_ho_so.xlsx".into()),
+        }),
+        _ => json(&r),
     }
 }
 
@@ -636,7 +647,7 @@ pub struct ReconQuery {
     pub limit: Option<String>,
     /// The next page: `next_cursor` of the previous answer.
     pub cursor: Option<String>,
-    /// `json` (default) or `csv` (the items).
+    /// `json` (default), `csv` (the items) or `xlsx` (the items, Vietnamese headings).
     pub format: Option<String>,
 }
 
@@ -685,13 +696,27 @@ pub async fn reconciliation(
     env: &ReportEnv,
     q: &ReconQuery,
 ) -> Result<Rendered, QueryError> {
-    let format = format_of(&q.format, &["json", "csv"])?;
+    let format = format_of(&q.format, &["json", "csv", "xlsx"])?;
     let p = recon_params(env, q)?;
     let r = giamsat_queries::recon::run(ctx, &p).await?;
-    if format == "csv" {
-        csv_of(&r.items)
-    } else {
-        json(&r)
+    match format.as_str() {
+        "csv" => csv_of(&r.items),
+        "xlsx" => Ok(Rendered {
+            content_type: XLSX,
+            body: crate::xlsx::table(
+                "SAI LỆCH GIỮA CÁC HỆ THỐNG",
+                match p.kind {
+                    Some(k) => format!("Loại: {}", k.label()),
+                    None => "Mọi loại sai lệch".to_string(),
+                },
+                &crate::xlsx::RECON_HEADINGS,
+                r.items.iter().map(crate::xlsx::recon_row),
+                env.created_at,
+            )
+            .map_err(|e| QueryError::Internal(e.to_string()))?,
+            filename: Some("sai_lech.xlsx".into()),
+        }),
+        _ => json(&r),
     }
 }
 
@@ -735,7 +760,7 @@ pub struct QualityQuery {
     pub commune: Option<String>,
     /// Dossiers listed per issue at most (default 100; counts are over all).
     pub limit: Option<String>,
-    /// `json` (default) or `csv` (the items).
+    /// `json` (default), `csv` (the items) or `xlsx` (the items, Vietnamese headings).
     pub format: Option<String>,
 }
 
@@ -902,4 +927,340 @@ pub async fn saved_sql(
         body,
         filename: None,
     })
+}
+
+/// The formats of a list of dossiers.
+const LIST_FORMATS: [&str; 3] = ["json", "csv", "xlsx"];
+
+/// The most dossiers a CSV or XLSX list holds (a download is the whole list, not a page).
+pub const MAX_LIST_DOWNLOAD: usize = 200_000;
+
+/// Query parameters of `GET /api/v1/reports/bieu06/dossiers`: the report's parameters,
+/// the row and the column of the cell, and the page.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Bieu06DossiersQuery {
+    /// First day, `YYYY-MM-DD` (local date, inclusive).
+    #[param(required = true, value_type = String, format = Date, example = "2026-01-01")]
+    pub from: Option<String>,
+    /// Last day, `YYYY-MM-DD` (inclusive), not before `from`.
+    #[param(required = true, value_type = String, format = Date, example = "2026-03-31")]
+    pub to: Option<String>,
+    /// Province code (2 digits).
+    #[param(pattern = "^[0-9]{2}$", example = "31")]
+    pub province: Option<String>,
+    /// Commune code (5 digits).
+    #[param(pattern = "^[0-9]{5}$", example = "11311")]
+    pub commune: Option<String>,
+    /// Grouping of the report's rows (default `field`).
+    #[param(value_type = Option<crate::GroupByParam>)]
+    pub group_by: Option<String>,
+    /// The row: its `group` code; absent or `TOTAL` = the TOTAL row; empty = the row of
+    /// dossiers without a value ("Không xác định").
+    pub group: Option<String>,
+    /// The column (a Biểu 06 column, or `on_time` / `late` of the on-time rows).
+    #[param(required = true, value_type = giamsat_queries::drill::Column)]
+    pub column: Option<String>,
+    /// Agency code filter.
+    pub agency: Option<String>,
+    /// Field code filter.
+    pub field: Option<String>,
+    /// Procedure code filter.
+    pub procedure: Option<String>,
+    /// `full_online`, `partial_online` or `offline`.
+    pub procedure_level: Option<String>,
+    /// `true`: only phi địa giới dossiers; `false`: only the others.
+    pub non_territorial: Option<String>,
+    /// Dossiers per page (1–10000, default 100).
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `json` (default, one page), `csv` or `xlsx` (the whole list).
+    pub format: Option<String>,
+}
+
+impl Bieu06DossiersQuery {
+    fn report(&self) -> Bieu06Query {
+        Bieu06Query {
+            from: self.from.clone(),
+            to: self.to.clone(),
+            province: self.province.clone(),
+            commune: self.commune.clone(),
+            group_by: self.group_by.clone(),
+            format: None,
+            agency: self.agency.clone(),
+            field: self.field.clone(),
+            procedure: self.procedure.clone(),
+            procedure_level: self.procedure_level.clone(),
+            non_territorial: self.non_territorial.clone(),
+        }
+    }
+}
+
+/// The validated row and column of a cell: `(params, group, column, format, page)`.
+type CellParams = (
+    bieu06::Params,
+    Option<String>,
+    giamsat_queries::drill::Column,
+    String,
+    giamsat_queries::drill::Page,
+);
+
+/// Check the parameters of a list of the dossiers of a Biểu 06 cell.
+pub fn bieu06_dossiers_params(q: &Bieu06DossiersQuery) -> Result<CellParams, QueryError> {
+    use giamsat_queries::drill::{Column, Page};
+    let params = bieu06_params(&q.report())?;
+    let column = Column::parse(
+        opt(&q.column)
+            .as_deref()
+            .ok_or_else(|| QueryError::BadInput("thiếu tham số column".into()))?,
+    )?;
+    let format = format_of(&q.format, &LIST_FORMATS)?;
+    // `group=` (empty) is the row without a value; absent or TOTAL the TOTAL row
+    let group = match q.group.as_deref().map(str::trim) {
+        None | Some("TOTAL") => None,
+        Some(g) => {
+            if g.len() > 256 {
+                return Err(QueryError::BadInput("group quá dài".into()));
+            }
+            Some(g.to_string())
+        }
+    };
+    let page = if format == "json" {
+        Page::new(parse_usize("limit", &q.limit)?, q.cursor.as_deref())?
+    } else {
+        Page::all(MAX_LIST_DOWNLOAD)
+    };
+    Ok((params, group, column, format, page))
+}
+
+/// A list rendered as JSON (one page) or as a CSV / XLSX download (the whole list).
+fn list_rendered(
+    list: giamsat_queries::drill::List,
+    format: &str,
+    title: String,
+    period_line: String,
+    file: String,
+    env: &ReportEnv,
+) -> Result<Rendered, QueryError> {
+    if format != "json" && list.next_cursor.is_some() {
+        return Err(QueryError::BadInput(format!(
+            "danh sách có {} hồ sơ, quá {MAX_LIST_DOWNLOAD} hồ sơ của một tệp tải về; hãy \
+             thu hẹp kỳ hoặc bộ lọc",
+            list.count
+        )));
+    }
+    match format {
+        "csv" => Ok(Rendered {
+            content_type: CSV,
+            body: giamsat_queries::drill::to_csv(&list.items)?.into_bytes(),
+            filename: Some(format!("{file}.csv")),
+        }),
+        "xlsx" => Ok(Rendered {
+            content_type: XLSX,
+            body: crate::xlsx::dossier_list(&title, period_line, &list.items, env.created_at)
+                .map_err(|e| QueryError::Internal(e.to_string()))?,
+            filename: Some(format!("{file}.xlsx")),
+        }),
+        _ => json(&list),
+    }
+}
+
+fn period_line(from: NaiveDate, to: NaiveDate) -> String {
+    format!(
+        "Kỳ báo cáo: từ ngày {} đến ngày {}",
+        from.format("%d/%m/%Y"),
+        to.format("%d/%m/%Y")
+    )
+}
+
+/// The dossiers of one Biểu 06 cell: validate, run, render.
+pub async fn bieu06_dossiers(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &Bieu06DossiersQuery,
+) -> Result<Rendered, QueryError> {
+    let (params, group, column, format, page) = bieu06_dossiers_params(q)?;
+    let list = giamsat_queries::drill::bieu06(
+        ctx,
+        &env.calendar,
+        &params,
+        group.as_deref(),
+        column,
+        &page,
+    )
+    .await?;
+    let row = match &group {
+        None => "Tổng cộng".to_string(),
+        Some(g) if g.is_empty() => "Không xác định".to_string(),
+        Some(g) => format!("{} {g}", params.group_by.name()),
+    };
+    render_list(
+        list,
+        &format,
+        format!("Hồ sơ của Biểu 06 · {} · {row}", column.label()),
+        (params.from, params.to),
+        format!(
+            "ho_so_bieu06_{}_{}_{}",
+            column.as_str(),
+            params.from,
+            params.to
+        ),
+        env,
+    )
+}
+
+fn render_list(
+    list: giamsat_queries::drill::List,
+    format: &str,
+    title: String,
+    (from, to): (NaiveDate, NaiveDate),
+    file: String,
+    env: &ReportEnv,
+) -> Result<Rendered, QueryError> {
+    list_rendered(list, format, title, period_line(from, to), file, env)
+}
+
+/// Query parameters of `GET /api/v1/indicators/766/dossiers`: the index's parameters,
+/// the count and the unit, and the page.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Index766DossiersQuery {
+    /// The period, as for the index (`2026-Q1`, `2026-03`, `2026-01-01..2026-03-31`, …).
+    #[param(required = true, example = "2026-Q1")]
+    pub period: Option<String>,
+    /// Province code.
+    pub province: Option<String>,
+    /// Commune code.
+    pub commune: Option<String>,
+    /// Agency code.
+    pub agency: Option<String>,
+    /// `province`, `commune` or `agency` with `unit`; default the whole scope.
+    pub group_by: Option<String>,
+    /// The unit code of the index (with `group_by`).
+    pub unit: Option<String>,
+    /// A dossier count of the index: a criterion's `numerator_name` or
+    /// `denominator_name` that counts dossiers.
+    #[param(required = true, example = "dossiers_on_time")]
+    pub count: Option<String>,
+    /// Dossiers per page (1–10000, default 100).
+    pub limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// `json` (default, one page), `csv` or `xlsx` (the whole list).
+    pub format: Option<String>,
+}
+
+/// The validated parameters of a list behind a 766 count.
+type CountParams = (
+    index766::Params,
+    Option<String>,
+    String,
+    String,
+    giamsat_queries::drill::Page,
+);
+
+/// Check the parameters of a list of the dossiers behind a 766 count.
+pub fn index766_dossiers_params(
+    env: &ReportEnv,
+    q: &Index766DossiersQuery,
+) -> Result<CountParams, QueryError> {
+    use giamsat_queries::drill::Page;
+    let period = period_of(env, &q.period, &None, &None)?;
+    let unit = Unit::parse(opt(&q.group_by).as_deref().unwrap_or(""))?;
+    let params = index766::Params::new(
+        period,
+        opt(&q.province),
+        opt(&q.commune),
+        opt(&q.agency),
+        unit,
+    )?;
+    let count = opt(&q.count).ok_or_else(|| QueryError::BadInput("thiếu tham số count".into()))?;
+    let format = format_of(&q.format, &LIST_FORMATS)?;
+    let unit_code = match (unit, q.unit.as_deref().map(str::trim)) {
+        (Unit::Total, _) => None,
+        (_, None) => None,
+        (_, Some(u)) => Some(u.to_string()),
+    };
+    let page = if format == "json" {
+        Page::new(parse_usize("limit", &q.limit)?, q.cursor.as_deref())?
+    } else {
+        Page::all(MAX_LIST_DOWNLOAD)
+    };
+    Ok((params, unit_code, count, format, page))
+}
+
+/// The dossiers behind a 766 count: validate, run, render.
+pub async fn index766_dossiers(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    q: &Index766DossiersQuery,
+) -> Result<Rendered, QueryError> {
+    let (params, unit, count, format, page) = index766_dossiers_params(env, q)?;
+    let list = giamsat_queries::drill::index766(
+        ctx,
+        &env.calendar,
+        &env.index766,
+        &params,
+        unit.as_deref(),
+        &count,
+        &page,
+    )
+    .await?;
+    let what = index766::count_label(&count).unwrap_or(&count);
+    render_list(
+        list,
+        &format,
+        format!("Hồ sơ của Chỉ số 766 · {what}"),
+        (params.period.from, params.period.to),
+        format!(
+            "ho_so_766_{count}_{}",
+            params.period.label.replace("..", "_")
+        ),
+        env,
+    )
+}
+
+/// Query parameters of `GET /api/v1/dossiers/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DossierQuery {
+    /// Judge the class at the end of this day (`YYYY-MM-DD`), as a period ending that
+    /// day would; default: at the dossier's end, or now.
+    #[param(value_type = Option<String>, format = Date, example = "2026-03-31")]
+    pub as_of: Option<String>,
+}
+
+/// The `as_of` day of a dossier query.
+pub fn dossier_as_of(q: &DossierQuery) -> Result<Option<NaiveDate>, QueryError> {
+    opt(&q.as_of)
+        .map(|d| bieu06::parse_date("as_of", &d))
+        .transpose()
+}
+
+/// One dossier explained.
+pub async fn dossier(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    id: &str,
+    as_of: Option<NaiveDate>,
+) -> Result<giamsat_queries::explain::Explanation, QueryError> {
+    let cx = giamsat_queries::explain::Context {
+        calendar: &env.calendar,
+        rules: &env.config.rules,
+        portal_source: &env.config.sync.portal_source,
+        tolerance_seconds: env.config.sync.end_time_tolerance_seconds,
+        now: now_in_calendar(&env.calendar),
+    };
+    giamsat_queries::explain::run(ctx, &cx, id, as_of).await
+}
+
+/// One dossier explained, as JSON.
+pub async fn dossier_json(
+    ctx: &SessionContext,
+    env: &ReportEnv,
+    id: &str,
+    as_of: Option<NaiveDate>,
+) -> Result<Rendered, QueryError> {
+    json(&dossier(ctx, env, id, as_of).await?)
 }

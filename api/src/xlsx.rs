@@ -317,3 +317,122 @@ pub fn batches(
     }
     wb.save_to_buffer()
 }
+
+/// A list as an XLSX workbook: title, a line saying what is listed, the headings, then
+/// one line per row, every cell as text.
+pub fn table<R: IntoIterator<Item = Vec<String>>>(
+    title: &str,
+    line: String,
+    headings: &[&str],
+    rows: R,
+    created: Option<i64>,
+) -> Result<Vec<u8>, XlsxError> {
+    let mut wb = workbook(created);
+    let st = Styles::new();
+    let ws = sheet(&mut wb, "Danh sách", title, line, headings, &st)?;
+    ws.set_row_height(HEADER_ROW, 30)?;
+    for c in 0..headings.len() as u16 {
+        ws.set_column_width(c, 18)?;
+    }
+    for (i, cells) in rows.into_iter().enumerate() {
+        let row = HEADER_ROW + 1 + i as u32;
+        for (c, v) in cells.iter().enumerate() {
+            ws.write_string_with_format(row, c as u16, v, &st.text)?;
+        }
+    }
+    wb.save_to_buffer()
+}
+
+/// An RFC 3339 instant as dd/mm/yyyy HH:MM (empty when absent).
+fn short(t: &Option<String>) -> String {
+    t.as_deref()
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
+        .unwrap_or_default()
+}
+
+fn text(v: &Option<String>) -> String {
+    v.clone().unwrap_or_default()
+}
+
+/// Headings of the alert list.
+pub const ALERT_HEADINGS: [&str; 12] = [
+    "Mã hồ sơ",
+    "Mã thủ tục",
+    "Tên thủ tục",
+    "Mã cơ quan",
+    "Tên cơ quan",
+    "Mã xã",
+    "Thời điểm tiếp nhận",
+    "Hạn xử lý",
+    "Tình trạng",
+    "Giờ làm việc còn lại (âm: đã quá)",
+    "Hệ thống nguồn",
+    "Sự kiện gần nhất của nguồn",
+];
+
+/// One alert in the order of [`ALERT_HEADINGS`].
+pub fn alert_row(a: &giamsat_queries::alerts::Alert) -> Vec<String> {
+    vec![
+        a.dossier_id.clone(),
+        text(&a.procedure_code),
+        text(&a.procedure_name),
+        text(&a.agency_code),
+        text(&a.agency_name),
+        text(&a.commune_code),
+        short(&a.received_at),
+        short(&a.due_at),
+        a.status_label.clone(),
+        a.working_hours_left
+            .map(|h| format!("{:.1}", h).replace('.', ","))
+            .unwrap_or_default(),
+        a.sources.clone(),
+        short(&a.last_source_event_at),
+    ]
+}
+
+/// Headings of the reconciliation list.
+pub const RECON_HEADINGS: [&str; 8] = [
+    "Mã hồ sơ",
+    "Loại sai lệch",
+    "Hệ thống A",
+    "Hệ thống B",
+    "Kết thúc theo A",
+    "Kết thúc theo B",
+    "Lệch (giây)",
+    "Chi tiết",
+];
+
+/// One discrepancy in the order of [`RECON_HEADINGS`].
+pub fn recon_row(i: &giamsat_queries::recon::Item) -> Vec<String> {
+    vec![
+        i.dossier_id.clone(),
+        i.kind.label().to_string(),
+        i.source_a.clone(),
+        text(&i.source_b),
+        short(&i.a_ended_at),
+        short(&i.b_ended_at),
+        i.end_diff_seconds
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        i.detail.clone(),
+    ]
+}
+
+/// The dossiers behind a number as an XLSX workbook: the title says which number, then
+/// one line per dossier with the list's Vietnamese headings.
+pub fn dossier_list(
+    title: &str,
+    period_line: String,
+    items: &[giamsat_queries::drill::Item],
+    created: Option<i64>,
+) -> Result<Vec<u8>, XlsxError> {
+    use giamsat_queries::drill::{row_of, HEADINGS_VI};
+    table(
+        title,
+        period_line,
+        &HEADINGS_VI,
+        items.iter().map(|i| row_of(i).to_vec()),
+        created,
+    )
+}

@@ -17,6 +17,8 @@ SELECT
     f.*,
     t.commune_name,
     t.province_name,
+    -- the due time in force at the period end (for a dossier still in progress then)
+    s.due_at AS period_due_at,
     -- column 2 / 3: received in the period, online / in person or postal
     CASE WHEN f.received_at >= $1 AND f.channel = 'online' THEN 1 ELSE 0 END AS received_online,
     CASE WHEN f.received_at >= $1 AND f.channel <> 'online' THEN 1 ELSE 0 END AS received_offline,

@@ -27,6 +27,9 @@ use crate::QueryError;
 /// The default configuration (DOMAIN.md weights and targets).
 pub const DEFAULT_CONFIG: &str = include_str!("../config/index766.toml");
 const DOSSIERS_SQL: &str = include_str!("../sql/index766_dossiers.sql");
+
+/// The dossiers of a period with a 0/1 column per dossier count (the CTE `d`).
+pub const FLAGS_SQL: &str = include_str!("../sql/index766_flags.sql");
 const CATALOG_SQL: &str = include_str!("../sql/index766_catalog.sql");
 const FEEDBACK_SQL: &str = include_str!("../sql/index766_feedback.sql");
 
@@ -437,14 +440,13 @@ fn read_counts(
     Ok(())
 }
 
-/// Compute the index for the parameters: one [`Index`] per unit (exactly one, `TOTAL`,
-/// for [`Unit::Total`], even when there is no data), sorted by unit code.
-pub async fn run(
-    ctx: &SessionContext,
+/// The CTEs of [`FLAGS_SQL`] (ending with `d`, one row per dossier of the period with a
+/// 0/1 column per dossier count) for the parameters, and their bound values `$1`–`$10`.
+pub fn dossier_flags(
     cal: &Calendar,
     cfg: &Index766Config,
     p: &Params,
-) -> Result<Vec<Index>, QueryError> {
+) -> (String, Vec<ScalarValue>) {
     let filters = Filters {
         agency: p.agency.clone(),
         ..Filters::default()
@@ -468,10 +470,50 @@ pub async fn run(
             .join(", ")
     };
     let (code, name) = p.unit.dossier_columns();
-    let sql = with_period_dossiers(DOSSIERS_SQL)
+    let sql = with_period_dossiers(FLAGS_SQL)
         .replace("{unit_code}", code)
         .replace("{unit_name}", name)
         .replace("{certified_fields}", &fields);
+    (sql, params)
+}
+
+/// The dossier counts of [`FLAGS_SQL`]: each is the number of dossiers of the period
+/// whose column of that name is 1.
+pub const DOSSIER_COUNTS: [&str; 17] = [
+    "dossiers",
+    "dossiers_on_time",
+    "dossiers_late",
+    "dossiers_with_feedback",
+    "dossiers_synced",
+    "received",
+    "received_online_capable",
+    "received_online_capable_online",
+    "received_with_fee",
+    "received_with_fee_paid_online",
+    "received_digitized",
+    "received_data_reused",
+    "received_vneid",
+    "ended",
+    "ended_result_digitized",
+    "ended_certified",
+    "ended_certified_digitized",
+];
+
+/// The Vietnamese name of a count of the index.
+pub fn count_label(name: &str) -> Option<&'static str> {
+    COUNTS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
+}
+
+/// Compute the index for the parameters: one [`Index`] per unit (exactly one, `TOTAL`,
+/// for [`Unit::Total`], even when there is no data), sorted by unit code.
+pub async fn run(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    cfg: &Index766Config,
+    p: &Params,
+) -> Result<Vec<Index>, QueryError> {
+    let (with, params) = dossier_flags(cal, cfg, p);
+    let sql = DOSSIERS_SQL.replace("{index766_flags}", &with);
     let dossiers = ctx.sql(&sql).await?.with_param_values(params.clone())?;
     let mut units: BTreeMap<String, (Option<String>, HashMap<String, i64>)> = BTreeMap::new();
     read_counts(&dossiers.collect().await?, &mut units)?;

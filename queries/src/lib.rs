@@ -5,6 +5,8 @@ pub mod alerts;
 pub mod bieu06;
 pub mod common;
 pub mod deadline;
+pub mod drill;
+pub mod explain;
 pub mod guard;
 pub mod health;
 pub mod health_fast;
@@ -38,6 +40,9 @@ use giamsat_warehouse::WarehouseError;
 pub enum QueryError {
     #[error("{0}")]
     BadInput(String),
+    /// What was asked for does not exist, or not for this caller (HTTP 404, exit 2).
+    #[error("{0}")]
+    NotFound(String),
     /// A statement over a limit of [`guard::SqlLimits`] (the user's fault).
     #[error("{0}")]
     Limit(#[from] guard::LimitExceeded),

@@ -135,6 +135,8 @@ pub struct Params {
     pub to: Option<i64>,
     /// Only this kind in `items`.
     pub kind: Option<Kind>,
+    /// Only this dossier (its explanation, `explain`).
+    pub dossier: Option<String>,
     /// At most this many `items`.
     pub limit: usize,
     /// Items after this one (the `next_cursor` of the previous page).
@@ -153,6 +155,7 @@ impl Default for Params {
             from: None,
             to: None,
             kind: None,
+            dossier: None,
             limit: DEFAULT_LIMIT,
             cursor: None,
             kept: None,
@@ -387,6 +390,10 @@ async fn summarize(
     materialize: bool,
 ) -> Result<Report, QueryError> {
     let cursor = p.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let found = match &p.dossier {
+        Some(d) => found.filter(col("dossier_id").eq(lit(d.clone())))?,
+        None => found,
+    };
     // a computed result is collected once and summed up four ways; a kept table is read
     // by the four queries directly (each reads its columns, in parallel)
     let df = if materialize {

@@ -74,6 +74,27 @@ impl EventType {
         }
     }
 
+    /// The Vietnamese name of the step.
+    pub fn label(self) -> &'static str {
+        match self {
+            EventType::Submitted => "Nộp hồ sơ",
+            EventType::Received => "Tiếp nhận",
+            EventType::Rejected => "Từ chối tiếp nhận",
+            EventType::Processing => "Đang xử lý",
+            EventType::Transferred => "Chuyển xử lý",
+            EventType::SupplementRequested => "Yêu cầu bổ sung",
+            EventType::SupplementReceived => "Nhận hồ sơ bổ sung",
+            EventType::FinancialObligation => "Thông báo nghĩa vụ tài chính",
+            EventType::Paid => "Đã nộp phí, lệ phí",
+            EventType::Resolved => "Đã giải quyết",
+            EventType::Returned => "Trả kết quả",
+            EventType::Withdrawn => "Công dân rút hồ sơ",
+            EventType::Stopped => "Dừng xử lý",
+            EventType::FeedbackReceived => "Tiếp nhận phản ánh, kiến nghị",
+            EventType::FeedbackResolved => "Xử lý xong phản ánh, kiến nghị",
+        }
+    }
+
     /// Parse a canonical name.
     pub fn parse(s: &str) -> Option<EventType> {
         EventType::ALL.into_iter().find(|t| t.as_str() == s)
