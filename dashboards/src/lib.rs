@@ -1,6 +1,8 @@
 //! The dashboard's static files, embedded into the binary (no CDN, works offline).
 
-/// The dashboard page (sign-in, overview, drill-down, Biểu 06, alerts, sources).
+/// The dashboard page (sign-in, overview, drill-down, Biểu 06, Decision 766, alerts, sources;
+/// behind every count the list of its dossiers, `#/danh-sach?…`, and each dossier explained,
+/// `#/ho-so/<id>`).
 pub const INDEX_HTML: &str = include_str!("../assets/index.html");
 
 /// The dashboard's script.

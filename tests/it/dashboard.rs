@@ -40,7 +40,7 @@ fn browser_available() -> Result<(), String> {
     Ok(())
 }
 
-fn run_browser(port: u16, token: &str, out: &Path, mode: &str, commune: &str) {
+fn run_browser(port: u16, token: &str, out: &Path, mode: &str, commune: &str, outside: &str) {
     let e2e = common::root().join("dashboards/e2e");
     let res = Command::new("node")
         .current_dir(&e2e)
@@ -48,7 +48,7 @@ fn run_browser(port: u16, token: &str, out: &Path, mode: &str, commune: &str) {
         .arg(format!("http://127.0.0.1:{port}"))
         .arg(token)
         .arg(out)
-        .args([FROM, TO, mode, commune])
+        .args([FROM, TO, mode, commune, outside])
         .output()
         .expect("node");
     assert!(
@@ -180,12 +180,31 @@ fn dashboard_in_a_real_browser() {
         &["export", "run", "bieu06-quy", "--period", "2026-Q1"],
     );
     let (_server, port) = start_server(&data, &[]);
+    // a dossier of another commune: the commune viewer must not find it
+    let all = request(
+        port,
+        "GET",
+        &format!(
+            "/api/v1/reports/bieu06/dossiers?from={FROM}&to={TO}&group_by=commune&column=total&limit=10000"
+        ),
+        Some(&admin),
+        None,
+    );
+    assert_eq!(all.status, 200, "{}", all.text());
+    let outside = all.json()["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|d| d["commune_code"] != busiest.as_str())
+        .and_then(|d| d["dossier_id"].as_str())
+        .expect("a dossier outside the busiest commune")
+        .to_string();
 
     let out = common::root().join("target/dashboard-e2e");
     for (mode, token) in [("admin", &admin), ("commune", &viewer)] {
         let dir = out.join(mode);
         let _ = std::fs::remove_dir_all(&dir);
-        run_browser(port, token, &dir, mode, &busiest);
+        run_browser(port, token, &dir, mode, &busiest, &outside);
         assert!(
             std::fs::read_dir(&dir)
                 .expect("out")
