@@ -296,8 +296,9 @@
         var p = { src: "alerts", status: st, province: f.province, commune: f.commune, t_scope: scopeText() };
         return countA(o.alerts[st], p, "Xem danh sách hồ sơ (hiện tại)");
       };
-      // "received" is the sum of two Biểu 06 columns: each part is a link
-      kpi("kpi-received", num(c.received_online + c.received_offline),
+      // "received" is the sum of two Biểu 06 columns: it and each part are links
+      kpi("kpi-received", countA(c.received_online + c.received_offline,
+        b06List("Tổng quan", "field", null, "received")),
         ["Trực tuyến ", L("received_online"), " · Trực tiếp, bưu chính ", L("received_offline"), "\n",
           delta(c.received_online + c.received_offline, b ? b.received_online + b.received_offline : null)]);
       kpi("kpi-ontime", pct(c.rate), ["Đúng hạn ", L("on_time"), " / ", L("total"), " hồ sơ", "\n",
@@ -688,6 +689,7 @@
     in_progress: "Đang giải quyết · Tổng số",
     in_progress_in_time: "Đang giải quyết · Trong hạn",
     in_progress_overdue: "Đang giải quyết · Quá hạn",
+    received: "Mới tiếp nhận (trực tuyến, trực tiếp, bưu chính)",
     on_time: "Đúng hạn (trước hạn, đúng hạn, đang trong hạn)",
     late: "Quá hạn (đã giải quyết quá hạn, đang giải quyết quá hạn)"
   };

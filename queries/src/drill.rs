@@ -37,6 +37,8 @@ pub enum Column {
     InProgress,
     InProgressInTime,
     InProgressOverdue,
+    /// received in the period: online + in person or postal (columns 2 + 3).
+    Received,
     /// ended early + on the day + in progress in time (on-time rows).
     OnTime,
     /// ended late + in progress overdue (on-time rows).
@@ -44,7 +46,7 @@ pub enum Column {
 }
 
 impl Column {
-    pub const ALL: [Column; 13] = [
+    pub const ALL: [Column; 14] = [
         Column::Total,
         Column::ReceivedOnline,
         Column::ReceivedOffline,
@@ -56,6 +58,7 @@ impl Column {
         Column::InProgress,
         Column::InProgressInTime,
         Column::InProgressOverdue,
+        Column::Received,
         Column::OnTime,
         Column::Late,
     ];
@@ -74,6 +77,7 @@ impl Column {
             Column::InProgress => "in_progress",
             Column::InProgressInTime => "in_progress_in_time",
             Column::InProgressOverdue => "in_progress_overdue",
+            Column::Received => "received",
             Column::OnTime => "on_time",
             Column::Late => "late",
         }
@@ -106,6 +110,7 @@ impl Column {
             Column::InProgress => "(9) Đang giải quyết",
             Column::InProgressInTime => "(10) Đang giải quyết trong hạn",
             Column::InProgressOverdue => "(11) Đang giải quyết quá hạn",
+            Column::Received => "Mới tiếp nhận (2 + 3)",
             Column::OnTime => "Đúng hạn (6 + 7 + 10)",
             Column::Late => "Quá hạn (8 + 11)",
         }
@@ -127,6 +132,7 @@ impl Column {
             Column::InProgress => "l.in_progress = 1",
             Column::InProgressInTime => "l.in_progress_in_time = 1",
             Column::InProgressOverdue => "l.in_progress_overdue = 1",
+            Column::Received => "l.received_online + l.received_offline = 1",
             Column::OnTime => "l.ended_early + l.ended_on_day + l.in_progress_in_time = 1",
             Column::Late => "l.ended_late + l.in_progress_overdue = 1",
         }

@@ -548,16 +548,48 @@ pub async fn run(
             event_id: e.line.event_id.clone(),
         });
 
-    // the due time as the facts hold it (at the end, or after the last event)
-    let eval = f.ended_at.unwrap_or(f.last_event_at);
-    let reported_by = evs
+    // the due time at the evaluation instant: as the facts hold it (at the end, or after
+    // the last event), or, for a dossier still in progress at the end of the asked day,
+    // as its state segment then holds it, from the events up to that instant
+    let period_end = as_of.map(|d| cal.local_midnight(d) + DAY_MICROS);
+    let in_progress_at = period_end.filter(|p| f.ended_at.is_none_or(|e| e >= *p));
+    let eval = in_progress_at.unwrap_or(f.ended_at.unwrap_or(f.last_event_at));
+    let reported_event = evs
         .iter()
-        .rfind(|e| e.at <= eval && e.due_at.is_some() && e.kind.is_some_and(|k| !k.is_feedback()))
-        .map(|e| EventRef {
-            at: e.line.at.clone(),
-            source: e.line.source.clone(),
-            event_id: e.line.event_id.clone(),
-        });
+        .rfind(|e| e.at <= eval && e.due_at.is_some() && e.kind.is_some_and(|k| !k.is_feedback()));
+    let reported_by = reported_event.map(|e| EventRef {
+        at: e.line.at.clone(),
+        source: e.line.source.clone(),
+        event_id: e.line.event_id.clone(),
+    });
+    let (due_kind, due_at, paused_working_seconds) = match in_progress_at {
+        None => (f.due_kind.clone(), f.due_at, f.paused_working_seconds),
+        Some(p) => {
+            let seg_due = segs
+                .iter()
+                .find(|s| s.valid_from <= p && s.valid_to.is_none_or(|t| p < t))
+                .and_then(|s| s.due_at);
+            let closed: i64 = rounds(&evs, p)
+                .iter()
+                .filter_map(|r| {
+                    r.received
+                        .map(|x| cal.working_micros(r.requested, x).unwrap_or(0))
+                })
+                .sum();
+            let kind = match (reported_event, seg_due) {
+                (_, None) => "none",
+                (Some(_), Some(_)) => "reported",
+                (None, Some(_)) => "computed",
+            };
+            (kind.to_string(), seg_due, closed as f64 / MICROS as f64)
+        }
+    };
+    let f = Facts {
+        due_kind,
+        due_at,
+        paused_working_seconds,
+        ..f
+    };
     let (days_off, working_weekend_days) = match (f.due_kind.as_str(), f.received_at, f.due_at) {
         ("computed", Some(r), Some(d)) => days_between(cal, r, d),
         _ => (Vec::new(), Vec::new()),
@@ -625,9 +657,10 @@ pub async fn run(
         })
         .collect();
 
-    let period_end = as_of.map(|d| cal.local_midnight(d) + DAY_MICROS);
     let (class, judged) = classify(cx, &f, &segs, &evs, period_end);
     let mut summary = f.summary.clone();
+    summary.due_at = f.due_at.and_then(local_rfc3339);
+    summary.due_kind = Some(f.due_kind.clone());
     summary.class.clone_from(&class.code);
     summary.class_label.clone_from(&class.label);
 

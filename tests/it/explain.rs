@@ -645,7 +645,18 @@ fn golden_dossiers_are_explained_as_worked_out_by_hand() {
 
 /// The class of an in-progress dossier judged at the end of a given day (`?as_of=`):
 /// (id, as_of, class, label, reason, due kind, due at, judged_at).
-const AS_OF: &[(&str, &str, &str, &str, &str, &str, &str, &str)] = &[
+type AsOfCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const AS_OF: &[AsOfCase] = &[
     // G18: received Mon 26/1 08:00 with due Wed 28/1 17:00 (reported), never ended.
     // End of 27/1 = Wed 28/1 00:00: 28/1 07:30–17:00 = 7.5 h = one working day left.
     (
