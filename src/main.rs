@@ -94,6 +94,10 @@ enum Cmd {
         /// with `giamsat token add`).
         #[arg(long, env = "GIAMSAT_TOKEN")]
         token: Option<String>,
+        /// Also serve the PostgreSQL wire protocol on this port of `--bind` (0: any free
+        /// port; printed as the second line); or `[pg] listen` in the configuration.
+        #[arg(long)]
+        pg_port: Option<u16>,
     },
     /// Scheduled exports (`[[export]]` in <data>/config.toml): run one now, list the runs,
     /// re-run a past one at its recorded table versions.
@@ -787,6 +791,7 @@ async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
             bind,
             config,
             token,
+            pg_port,
         } => {
             let wh = open_wh(&cli.data)?;
             let mut cfg = match config {
@@ -806,6 +811,9 @@ async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
             }
             if cfg.tokens.is_empty() && stored.is_empty() {
                 eprintln!("Chưa có mã truy cập nào: tạo bằng `giamsat token add --role admin`.");
+            }
+            if let Some(p) = pg_port {
+                cfg.pg.listen = Some(format!("{bind}:{p}"));
             }
             serve(wh, &bind, port, cfg, None, rts).await?;
         }
@@ -1256,6 +1264,8 @@ async fn serve(
         .parse()
         .map_err(|_| bad(format!("địa chỉ không hợp lệ: {bind}:{port}")))?;
     let root = wh.root().display().to_string();
+    let pg_tls = giamsat_api::pg::tls_acceptor(&cfg.pg).map_err(bad)?;
+    let pg_listen = cfg.pg.listen.clone();
     let state = Arc::new(
         giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, rts.query, rts.sql, rts.commit)
             .await
@@ -1270,6 +1280,18 @@ async fn serve(
     // A closed stdout (e.g. a supervisor that read only the first line) must not stop the server.
     let mut out = std::io::stdout();
     let _ = writeln!(out, "listening on http://{local}");
+    if let Some(a) = pg_listen {
+        let pg = tokio::net::TcpListener::bind(&a)
+            .await
+            .with_context(|| format!("không mở được cổng PostgreSQL {a}"))?;
+        let _ = writeln!(out, "postgresql on {}", pg.local_addr()?);
+        tokio::spawn(giamsat_api::pg::serve(
+            pg,
+            state.clone(),
+            pg_tls,
+            state.sql_rt.clone(),
+        ));
+    }
     if let Some(token) = demo_token {
         let _ = writeln!(out, "token: {token}");
         let _ = writeln!(out);

@@ -15,6 +15,7 @@ pub mod admission;
 pub mod auth;
 pub mod exports;
 pub mod form;
+pub mod pg;
 pub mod reports;
 pub mod xlsx;
 
@@ -212,6 +213,8 @@ pub struct ServerConfig {
     pub sql: SqlConfig,
     pub cache: CacheConfig,
     pub auth: AuthConfig,
+    /// The PostgreSQL wire protocol door.
+    pub pg: pg::PgConfig,
     #[serde(rename = "token")]
     pub tokens: Vec<TokenEntry>,
 }
@@ -460,6 +463,11 @@ fn principal(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiErro
             "thiếu mã truy cập (Authorization: Bearer ...)".into(),
         )
     })?;
+    principal_of(state, token)
+}
+
+/// The caller holding `token`, if the token is known and active.
+fn principal_of(state: &AppState, token: &str) -> Result<Principal, ApiError> {
     let entry = state
         .tokens
         .get(token)

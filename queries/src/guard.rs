@@ -322,8 +322,38 @@ async fn plan_here(
     let state = ctx.state();
     let statement = parse(&state, sql, limits)?;
     go_on()?;
-    let plan = state.statement_to_plan(statement).await.map_err(refused)?;
+    let plan = logical(&state, statement).await?;
     go_on()?;
+    physical(&state, plan, *explain, *max_rows, *deadline).await
+}
+
+/// The logical plan of a measured statement, refused unless it only reads (no DDL, no
+/// DML, no `COPY`, no `SET` or transaction statement). The plan may hold `$n`
+/// placeholders, bound by [`physical`]'s caller with `replace_params_with_values`.
+pub async fn logical(
+    state: &SessionState,
+    statement: DFStatement,
+) -> Result<LogicalPlan, QueryError> {
+    let plan = state.statement_to_plan(statement).await.map_err(refused)?;
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+        .verify_plan(&plan)
+        .map_err(refused)?;
+    Ok(plan)
+}
+
+/// The physical plan of a read-only logical plan ([`logical`]), with at most
+/// `max_rows` rows and stopped at `deadline`.
+pub async fn physical(
+    state: &SessionState,
+    plan: LogicalPlan,
+    explain: Explain,
+    max_rows: Option<usize>,
+    deadline: Option<std::time::Instant>,
+) -> Result<Planned, QueryError> {
+    // checked again: the caller may have built the plan elsewhere
     SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
@@ -331,7 +361,7 @@ async fn plan_here(
         .verify_plan(&plan)
         .map_err(refused)?;
     let is_explain = match &plan {
-        LogicalPlan::Analyze(_) if *explain == Explain::PlanOnly => {
+        LogicalPlan::Analyze(_) if explain == Explain::PlanOnly => {
             return Err(QueryError::BadInput(
                 "EXPLAIN ANALYZE chỉ dành cho mã truy cập không giới hạn địa bàn; dùng EXPLAIN"
                     .into(),
@@ -341,11 +371,10 @@ async fn plan_here(
         _ => false,
     };
     // a verified plan has no DDL or statement for the context to carry out
-    let mut df = DataFrame::new(state, plan);
-    if let (Some(n), false) = (*max_rows, is_explain) {
+    let mut df = DataFrame::new(state.clone(), plan);
+    if let (Some(n), false) = (max_rows, is_explain) {
         df = df.limit(0, Some(n)).map_err(refused)?;
     }
-    go_on()?;
     let task = Arc::new(df.task_ctx());
     // physical planning optimizes (folds the statement's constants) and plans the
     // scans: its errors come from the statement, or are ours (storage, bugs)
@@ -360,7 +389,7 @@ async fn plan_here(
             refused(e)
         }
     })?;
-    let plan = match *deadline {
+    let plan = match deadline {
         Some(d) => crate::deadline::with_deadline(plan, d)?,
         None => plan,
     };

@@ -470,11 +470,14 @@ pub async fn scoped_session_in(
             let plan = df.into_unoptimized_plan();
             ctx.register_table(name, Arc::new(scope::ScopedTable::new(name, plan)))?;
         } else {
-            ctx.register_table(name, df.into_view())?;
+            ctx.register_table(name, Arc::new(scope::AsTable(df.into_view())))?;
         }
     }
     for t in [store::PROCEDURES, "territories", "calendar"] {
-        ctx.register_table(t, base.table(t).await?.into_view())?;
+        ctx.register_table(
+            t,
+            Arc::new(scope::AsTable(base.table(t).await?.into_view())),
+        )?;
     }
     // sync health's tables have no territory: a scoped session reads health from its
     // own events instead
@@ -484,7 +487,10 @@ pub async fn scoped_session_in(
             giamsat_warehouse::health::DOSSIER_SOURCES,
         ] {
             if base.table_exist(t)? {
-                ctx.register_table(t, base.table(t).await?.into_view())?;
+                ctx.register_table(
+                    t,
+                    Arc::new(scope::AsTable(base.table(t).await?.into_view())),
+                )?;
             }
         }
     }

@@ -92,7 +92,8 @@ impl TableProvider for ScopedTable {
     }
 
     fn table_type(&self) -> TableType {
-        TableType::View
+        // a table to catalogs (information_schema, pg_catalog: `\dt` lists tables)
+        TableType::Base
     }
 
     fn supports_filters_pushdown(
@@ -141,6 +142,43 @@ impl TableProvider for ScopedTable {
             table: self.name.clone(),
             input: inner,
         }))
+    }
+}
+
+/// A view of ours that catalogs list as a table (`information_schema`, `pg_catalog`
+/// and so psql's `\dt`); planned exactly as the view it wraps.
+#[derive(Debug)]
+pub struct AsTable(pub Arc<dyn TableProvider>);
+
+#[async_trait::async_trait]
+impl TableProvider for AsTable {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn get_logical_plan(&self) -> Option<std::borrow::Cow<'_, LogicalPlan>> {
+        self.0.get_logical_plan()
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        self.0.supports_filters_pushdown(filters)
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.0.scan(state, projection, filters, limit).await
     }
 }
 

@@ -91,6 +91,32 @@ impl Drop for Server {
 /// Start `giamsat serve --port 0` on `data` and return it with its port (from the
 /// first stdout line, CONTRACT §3).
 pub fn start_server(data: &Path, extra: &[&str]) -> (Server, u16) {
+    let (server, lines) = start_server_lines(data, extra, 1);
+    let port = lines[0]
+        .strip_prefix("listening on http://127.0.0.1:")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("first line: {:?}", lines[0]));
+    (server, port)
+}
+
+/// Start the server with its PostgreSQL door on a free port too: the server, the HTTP
+/// port and the PostgreSQL port (the second stdout line).
+pub fn start_server_pg(data: &Path, extra: &[&str]) -> (Server, u16, u16) {
+    let mut args = vec!["--pg-port", "0"];
+    args.extend_from_slice(extra);
+    let (server, lines) = start_server_lines(data, &args, 2);
+    let port = |l: &str, prefix: &str| -> u16 {
+        l.strip_prefix(prefix)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("line: {l:?}"))
+    };
+    let http = port(&lines[0], "listening on http://127.0.0.1:");
+    let pg = port(&lines[1], "postgresql on 127.0.0.1:");
+    (server, http, pg)
+}
+
+/// Start `giamsat serve --port 0` and read the first `n` lines of its stdout.
+fn start_server_lines(data: &Path, extra: &[&str], n: usize) -> (Server, Vec<String>) {
     let mut child = Command::new(BIN)
         .arg("--data")
         .arg(data)
@@ -102,16 +128,14 @@ pub fn start_server(data: &Path, extra: &[&str]) -> (Server, u16) {
         .expect("serve");
     let stdout = child.stdout.take().expect("stdout");
     let server = Server(child);
-    let mut first = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut first)
-        .expect("first line");
-    let port = first
-        .trim()
-        .strip_prefix("listening on http://127.0.0.1:")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("first line: {first:?}"));
-    (server, port)
+    let mut reader = BufReader::new(stdout);
+    let mut lines = Vec::new();
+    for _ in 0..n {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("a line");
+        lines.push(line.trim().to_string());
+    }
+    (server, lines)
 }
 
 /// A reply: status, lower-case headers, body.

@@ -3,8 +3,8 @@
 //! times out stops using the machine. Data: the golden fixture; the analyst is scoped to
 //! commune 11311 (Hồng Bàng), everything of 11224 (Khúc Thừa Dụ) is out of scope.
 //!
-//! Every SQL door the server has runs the same probes: today that is `POST /api/v1/sql`
-//! ([`DOORS`]).
+//! Every SQL door the server has runs the same probes: `POST /api/v1/sql` here
+//! ([`DOORS`]), the PostgreSQL door in `pg.rs`.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use crate::common::{self, cli, request, start_server, Reply};
 /// A way to send one SQL statement to the server as some token.
 type Door = fn(u16, &str, &str) -> Reply;
 
-fn http_sql(port: u16, token: &str, sql: &str) -> Reply {
+pub(super) fn http_sql(port: u16, token: &str, sql: &str) -> Reply {
     request(
         port,
         "POST",
@@ -31,23 +31,23 @@ fn http_sql(port: u16, token: &str, sql: &str) -> Reply {
 const DOORS: [(&str, Door); 1] = [("POST /api/v1/sql", http_sql)];
 
 /// Tables with dossier rows (scoped), and the reference tables (whole).
-const SCOPED: [&str; 5] = [
+pub(super) const SCOPED: [&str; 5] = [
     "events",
     "dossier_states",
     "dossier_facts",
     "dossiers",
     "quarantine",
 ];
-const REFERENCE: [&str; 3] = ["procedures", "territories", "calendar"];
+pub(super) const REFERENCE: [&str; 3] = ["procedures", "territories", "calendar"];
 
-struct Setup {
+pub(super) struct Setup {
     _tmp: tempfile::TempDir,
-    data: std::path::PathBuf,
-    admin: String,
-    analyst: String,
+    pub(super) data: std::path::PathBuf,
+    pub(super) admin: String,
+    pub(super) analyst: String,
 }
 
-fn setup() -> Setup {
+pub(super) fn setup() -> Setup {
     let tmp = tempfile::tempdir().expect("tmp");
     let data = tmp.path().join("data");
     let g = common::root().join("fixtures/golden");
@@ -98,7 +98,7 @@ fn strings(v: &Value, out: &mut BTreeSet<String>) {
 
 /// Values the analyst must never see: strings of the admin's rows of the scoped tables
 /// that appear nowhere in what the analyst can read.
-fn secrets(port: u16, s: &Setup) -> BTreeSet<String> {
+pub(super) fn secrets(port: u16, s: &Setup) -> BTreeSet<String> {
     let mut all = BTreeSet::new();
     let mut visible = BTreeSet::new();
     for t in SCOPED {
@@ -126,7 +126,7 @@ fn secrets(port: u16, s: &Setup) -> BTreeSet<String> {
 }
 
 /// Columns of a table (as the admin sees them), each cast to text.
-fn text_columns(port: u16, s: &Setup, table: &str) -> Vec<String> {
+pub(super) fn text_columns(port: u16, s: &Setup, table: &str) -> Vec<String> {
     let q = format!(
         "SELECT column_name FROM information_schema.columns WHERE table_name = '{table}' \
          ORDER BY ordinal_position"
@@ -139,7 +139,7 @@ fn text_columns(port: u16, s: &Setup, table: &str) -> Vec<String> {
 }
 
 /// Functions whose error message quotes their input (`X` is the row's text).
-const QUOTING: [&str; 20] = [
+pub(super) const QUOTING: [&str; 20] = [
     "CAST(X AS INT)",
     "CAST(X AS BIGINT)",
     "CAST(X AS DOUBLE)",
@@ -163,7 +163,7 @@ const QUOTING: [&str; 20] = [
 ];
 
 /// Places of a failing expression `F` in a statement over table `T`.
-const PLACES: [&str; 12] = [
+pub(super) const PLACES: [&str; 12] = [
     "SELECT count(*) FROM T WHERE F IS NOT NULL",
     "SELECT F FROM T",
     "SELECT count(*) FROM T WHERE CASE WHEN dossier_id IN ('G03', 'G04', 'G17') THEN F IS NULL ELSE false END",
@@ -178,7 +178,7 @@ const PLACES: [&str; 12] = [
     "SELECT (SELECT max(F) FROM T) AS x",
 ];
 
-fn alive(port: u16) {
+pub(super) fn alive(port: u16) {
     let r = request(port, "GET", "/healthz", None, None);
     assert_eq!(r.status, 200, "the server answers /healthz");
 }

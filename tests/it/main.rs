@@ -18,6 +18,7 @@ mod hardening;
 mod health;
 mod indicators;
 mod ingest_robust;
+mod pg;
 mod props;
 mod recon;
 mod rollup;
