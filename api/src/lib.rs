@@ -1373,7 +1373,7 @@ impl utoipa::Modify for BearerAuth {
 #[openapi(
     info(title = "giamsat", description = "Kho dữ liệu giám sát giải quyết thủ tục hành chính: báo cáo, chỉ số, SQL."),
     paths(healthz, me_handler, bieu06_handler, bieu06_dossiers_handler, index766_handler, index766_dossiers_handler, dossier_handler, on_time_handler, overview_handler, alerts_handler, recon_handler, sources_handler, quality_handler, sql_handler, events_handler, exports_handler, export_file_handler),
-    components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply)),
+    components(schemas(Row, SqlBody, ErrorBody, GroupByParam, ReportFormat, SqlFormat, IngestFormat, IngestReply, giamsat_queries::drill::Column)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
