@@ -345,10 +345,7 @@ pub fn table<R: IntoIterator<Item = Vec<String>>>(
 
 /// An RFC 3339 instant as dd/mm/yyyy HH:MM (empty when absent).
 fn short(t: &Option<String>) -> String {
-    t.as_deref()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
-        .unwrap_or_default()
+    giamsat_queries::common::rfc3339_short(t.as_deref()).unwrap_or_default()
 }
 
 fn text(v: &Option<String>) -> String {

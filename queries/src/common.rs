@@ -55,6 +55,13 @@ pub fn local_short(micros: i64) -> String {
     }
 }
 
+/// An RFC 3339 instant (as the reports write them) as dd/mm/yyyy HH:MM in its own
+/// offset, for Vietnamese readers; `None` when absent or not an instant.
+pub fn rfc3339_short(t: Option<&str>) -> Option<String> {
+    t.and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
+}
+
 /// A duration in Vietnamese, e.g. `3 giờ 5 phút`, `30 phút`, `0 giây`.
 pub fn duration_vi(seconds: i64) -> String {
     let s = seconds.unsigned_abs();

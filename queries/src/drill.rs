@@ -18,7 +18,7 @@ use serde::Serialize;
 use giamsat_warehouse::Calendar;
 
 use crate::bieu06::{period_params, with_period_dossiers, Params};
-use crate::common::{local_rfc3339, Cols};
+use crate::common::{local_rfc3339, rfc3339_short, Cols};
 use crate::index766::{self, Index766Config};
 use crate::QueryError;
 
@@ -445,12 +445,7 @@ pub const HEADINGS_VI: [&str; 17] = [
 pub fn row_of(r: &Item) -> [String; 17] {
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     // instants as Vietnamese readers write them: dd/mm/yyyy HH:MM (local time)
-    let t = |v: &Option<String>| {
-        v.as_deref()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-            .map(|d| d.format("%d/%m/%Y %H:%M").to_string())
-            .unwrap_or_default()
-    };
+    let t = |v: &Option<String>| rfc3339_short(v.as_deref()).unwrap_or_default();
     [
         r.dossier_id.clone(),
         o(&r.procedure_code),

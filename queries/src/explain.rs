@@ -17,7 +17,7 @@ use giamsat_warehouse::config::RulesConfig;
 use giamsat_warehouse::event::EventType;
 use giamsat_warehouse::Calendar;
 
-use crate::common::{local_rfc3339, local_short, Cols};
+use crate::common::{local_rfc3339, local_short, rfc3339_short, Cols};
 use crate::drill::class_label;
 use crate::quality::Issue;
 use crate::recon;
@@ -237,6 +237,13 @@ struct Segment {
     overdue_after: Option<i64>,
     due_at: Option<i64>,
     supplement_requests: i64,
+}
+
+impl Segment {
+    /// Whether the segment is the state at instant `p` (`[valid_from, valid_to)`).
+    fn holds(&self, p: i64) -> bool {
+        self.valid_from <= p && self.valid_to.is_none_or(|t| p < t)
+    }
 }
 
 /// A stored event, parsed.
@@ -565,10 +572,7 @@ pub async fn run(
     let (due_kind, due_at, paused_working_seconds) = match in_progress_at {
         None => (f.due_kind.clone(), f.due_at, f.paused_working_seconds),
         Some(p) => {
-            let seg_due = segs
-                .iter()
-                .find(|s| s.valid_from <= p && s.valid_to.is_none_or(|t| p < t))
-                .and_then(|s| s.due_at);
+            let seg_due = segs.iter().find(|s| s.holds(p)).and_then(|s| s.due_at);
             let closed: i64 = rounds(&evs, p)
                 .iter()
                 .filter_map(|r| {
@@ -774,9 +778,7 @@ fn classify(
     }
     // in progress at the evaluation instant: the state segment containing it
     let p = eval_at;
-    let seg = segs
-        .iter()
-        .find(|s| s.valid_from <= p && s.valid_to.is_none_or(|t| p < t));
+    let seg = segs.iter().find(|s| s.holds(p));
     let Some(seg) = seg else {
         return (
             class(
@@ -826,12 +828,7 @@ fn classify(
 
 /// An instant of an explanation (RFC 3339) as dd/mm/yyyy HH:MM.
 fn short(t: &Option<String>) -> String {
-    t.as_deref()
-        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-        .map_or_else(
-            || "—".to_string(),
-            |d| d.format("%d/%m/%Y %H:%M").to_string(),
-        )
+    rfc3339_short(t.as_deref()).unwrap_or_else(|| "—".to_string())
 }
 
 /// The explanation as text for a terminal (`giamsat explain`), in Vietnamese.
