@@ -98,6 +98,10 @@ enum Cmd {
         /// port; printed as the second line); or `[pg] listen` in the configuration.
         #[arg(long)]
         pg_port: Option<u16>,
+        /// Also serve Arrow Flight SQL (gRPC) on this port of `--bind` (0: any free port;
+        /// printed on its own line after the PostgreSQL one); or `[flight] listen`.
+        #[arg(long)]
+        flight_port: Option<u16>,
     },
     /// Scheduled exports (`[[export]]` in <data>/config.toml): run one now, list the runs,
     /// re-run a past one at its recorded table versions.
@@ -792,6 +796,7 @@ async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
             config,
             token,
             pg_port,
+            flight_port,
         } => {
             let wh = open_wh(&cli.data)?;
             let mut cfg = match config {
@@ -814,6 +819,9 @@ async fn run(cli: Cli, rts: Runtimes) -> anyhow::Result<()> {
             }
             if let Some(p) = pg_port {
                 cfg.pg.listen = Some(format!("{bind}:{p}"));
+            }
+            if let Some(p) = flight_port {
+                cfg.flight.listen = Some(format!("{bind}:{p}"));
             }
             serve(wh, &bind, port, cfg, None, rts).await?;
         }
@@ -1266,6 +1274,8 @@ async fn serve(
     let root = wh.root().display().to_string();
     let pg_tls = giamsat_api::pg::tls_acceptor(&cfg.pg).map_err(bad)?;
     let pg_listen = cfg.pg.listen.clone();
+    let flight_tls = giamsat_api::flight::tls_config(&cfg.flight).map_err(bad)?;
+    let flight_listen = cfg.flight.listen.clone();
     let state = Arc::new(
         giamsat_api::AppState::new(wh, cfg.tokens, cfg.sql, rts.query, rts.sql, rts.commit)
             .await
@@ -1291,6 +1301,15 @@ async fn serve(
             pg_tls,
             state.sql_rt.clone(),
         ));
+    }
+    if let Some(a) = flight_listen {
+        let flight = tokio::net::TcpListener::bind(&a)
+            .await
+            .with_context(|| format!("không mở được cổng Flight SQL {a}"))?;
+        let _ = writeln!(out, "flight sql on {}", flight.local_addr()?);
+        giamsat_api::flight::serve(flight, state.clone(), flight_tls, state.sql_rt.clone())
+            .await
+            .map_err(bad)?;
     }
     if let Some(token) = demo_token {
         let _ = writeln!(out, "token: {token}");

@@ -14,6 +14,7 @@ pub mod access;
 pub mod admission;
 pub mod auth;
 pub mod exports;
+pub mod flight;
 pub mod form;
 pub mod pg;
 pub mod reports;
@@ -215,6 +216,8 @@ pub struct ServerConfig {
     pub auth: AuthConfig,
     /// The PostgreSQL wire protocol door.
     pub pg: pg::PgConfig,
+    /// The Arrow Flight SQL door.
+    pub flight: flight::FlightConfig,
     #[serde(rename = "token")]
     pub tokens: Vec<TokenEntry>,
 }
@@ -1095,6 +1098,7 @@ async fn sql_handler(
             explain,
             max_rows: Some(max_rows + 1),
             deadline: Some(deadline),
+            params: None,
         };
         let planned = giamsat_queries::guard::plan(&ctx, request)
             .await

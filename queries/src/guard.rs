@@ -17,6 +17,8 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::dataframe::DataFrame;
 use datafusion::execution::context::SQLOptions;
 use datafusion::execution::session_state::SessionState;
@@ -255,6 +257,9 @@ pub struct Request {
     pub max_rows: Option<usize>,
     /// Past it the plan stops ([`crate::deadline`]).
     pub deadline: Option<std::time::Instant>,
+    /// Values of the statement's `$n` placeholders (a prepared statement's parameters),
+    /// each cast to the type the plan expects where it knows one.
+    pub params: Option<Vec<ScalarValue>>,
 }
 
 /// A read-only query, parsed, measured and planned (logical and physical) on a thread
@@ -262,17 +267,79 @@ pub struct Request {
 /// holds up an async worker or the stack of one. DDL, DML, `COPY` and statements
 /// (`SET`, transactions) are refused.
 pub async fn plan(ctx: &SessionContext, request: Request) -> Result<Planned, QueryError> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    on_plan_thread(ctx, move |ctx, gone| async move {
+        plan_here(&ctx, &request, &gone).await
+    })
+    .await
+}
+
+/// What a statement answers and asks, without running it: the schema of its rows and
+/// the types of its `$n` placeholders (in order; `None` where the plan does not tell).
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub schema: datafusion::arrow::datatypes::SchemaRef,
+    pub params: Vec<Option<DataType>>,
+}
+
+/// Parse, measure and plan `sql` (logically only) on a planning thread: see [`plan`].
+pub async fn describe(
+    ctx: &SessionContext,
+    sql: String,
+    limits: SqlLimits,
+) -> Result<Described, QueryError> {
+    on_plan_thread(ctx, move |ctx, _gone| async move {
+        let state = ctx.state();
+        let statement = parse(&state, &sql, &limits)?;
+        let plan = logical(&state, statement).await?;
+        let mut types: Vec<(usize, Option<DataType>)> = plan
+            .get_parameter_types()
+            .map_err(refused)?
+            .into_iter()
+            .map(|(name, t)| {
+                let n = name.trim_start_matches('$').parse::<usize>().map_err(|_| {
+                    QueryError::BadInput(format!(
+                        "tham số {name}: chỉ dùng tham số theo thứ tự $1, $2, …"
+                    ))
+                })?;
+                Ok((n, t))
+            })
+            .collect::<Result<_, QueryError>>()?;
+        types.sort_by_key(|(n, _)| *n);
+        Ok(Described {
+            schema: Arc::new(plan.schema().as_arrow().clone()),
+            params: types.into_iter().map(|(_, t)| t).collect(),
+        })
+    })
+    .await
+}
+
+/// Run `work` on a thread of its own with a large stack ([`PLAN_STACK_BYTES`]); `work`
+/// is told whether the caller is gone (time limit), to stop at its next phase.
+async fn on_plan_thread<T, F, Fut>(ctx: &SessionContext, work: F) -> Result<T, QueryError>
+where
+    T: Send + 'static,
+    F: FnOnce(SessionContext, Box<dyn Fn() -> bool>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<T, QueryError>>,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel::<Result<T, QueryError>>();
     let ctx = ctx.clone();
     let handle = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("giamsat-plan".into())
         .stack_size(PLAN_STACK_BYTES)
         .spawn(move || {
-            // the caller gone (time limit), planning stops at the next phase
-            let gone = || tx.is_closed();
-            let r = handle.block_on(plan_here(&ctx, &request, &gone));
-            let _ = tx.send(r);
+            let tx = Arc::new(std::sync::Mutex::new(Some(tx)));
+            let probe = tx.clone();
+            let gone: Box<dyn Fn() -> bool> = Box::new(move || {
+                probe
+                    .lock()
+                    .map(|t| t.as_ref().is_none_or(|t| t.is_closed()))
+                    .unwrap_or(true)
+            });
+            let r = handle.block_on(work(ctx, gone));
+            if let Some(tx) = tx.lock().ok().and_then(|mut t| t.take()) {
+                let _ = tx.send(r);
+            }
         })
         .map_err(|e| QueryError::Internal(format!("không tạo được luồng lập kế hoạch: {e}")))?;
     rx.await
@@ -293,6 +360,14 @@ impl Planned {
     pub async fn collect(self) -> Result<Vec<RecordBatch>, QueryError> {
         Ok(datafusion::physical_plan::collect(self.plan, self.task).await?)
     }
+
+    /// Run as a stream of batches, for an answer too large to hold at once. Dropping
+    /// the stream stops the work.
+    pub fn stream(self) -> Result<datafusion::execution::SendableRecordBatchStream, QueryError> {
+        Ok(datafusion::physical_plan::execute_stream(
+            self.plan, self.task,
+        )?)
+    }
 }
 
 fn refused(e: impl std::fmt::Display) -> QueryError {
@@ -310,6 +385,7 @@ async fn plan_here(
         explain,
         max_rows,
         deadline,
+        params,
     } = request;
     // the caller gone (time limit): stop before the next phase
     let go_on = || {
@@ -322,9 +398,33 @@ async fn plan_here(
     let state = ctx.state();
     let statement = parse(&state, sql, limits)?;
     go_on()?;
-    let plan = logical(&state, statement).await?;
+    let mut plan = logical(&state, statement).await?;
+    if let Some(values) = params {
+        plan = bind(plan, values)?;
+    }
     go_on()?;
     physical(&state, plan, *explain, *max_rows, *deadline).await
+}
+
+/// `plan` with its `$1`, `$2`, … replaced by `values`, each cast to the type the plan
+/// expects where it knows one (a client may send `large_utf8` for a `utf8` column).
+pub fn bind(plan: LogicalPlan, values: &[ScalarValue]) -> Result<LogicalPlan, QueryError> {
+    let bad =
+        |e: &dyn std::fmt::Display| QueryError::BadInput(format!("tham số không hợp lệ: {e}"));
+    let types = plan.get_parameter_types().map_err(|e| bad(&e))?;
+    let mut cast = Vec::with_capacity(values.len());
+    for (i, v) in values.iter().enumerate() {
+        let want = types.get(&format!("${}", i + 1)).cloned().flatten();
+        cast.push(match want {
+            Some(t) if !v.is_null() && v.data_type() != t => v
+                .cast_to(&t)
+                .map_err(|e| bad(&format!("${}: {e}", i + 1)))?,
+            Some(t) if v.is_null() => ScalarValue::try_from(&t).map_err(|e| bad(&e))?,
+            _ => v.clone(),
+        });
+    }
+    plan.replace_params_with_values(&ParamValues::from(cast))
+        .map_err(|e| bad(&e))
 }
 
 /// The logical plan of a measured statement, refused unless it only reads (no DDL, no

@@ -522,6 +522,7 @@ pub async fn run_sql_limited(
             explain: guard::Explain::Any,
             max_rows,
             deadline: None,
+            params: None,
         },
     )
     .await?

@@ -115,6 +115,22 @@ pub fn start_server_pg(data: &Path, extra: &[&str]) -> (Server, u16, u16) {
     (server, http, pg)
 }
 
+/// Start `giamsat serve --port 0 --flight-port 0`: the server, its HTTP port and its
+/// Flight SQL port.
+pub fn start_server_flight(data: &Path, extra: &[&str]) -> (Server, u16, u16) {
+    let mut args = vec!["--flight-port", "0"];
+    args.extend_from_slice(extra);
+    let (server, lines) = start_server_lines(data, &args, 2);
+    let port = |l: &str, prefix: &str| -> u16 {
+        l.strip_prefix(prefix)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("line: {l:?}"))
+    };
+    let http = port(&lines[0], "listening on http://127.0.0.1:");
+    let flight = port(&lines[1], "flight sql on 127.0.0.1:");
+    (server, http, flight)
+}
+
 /// Start `giamsat serve --port 0` and read the first `n` lines of its stdout.
 fn start_server_lines(data: &Path, extra: &[&str], n: usize) -> (Server, Vec<String>) {
     let mut child = Command::new(BIN)

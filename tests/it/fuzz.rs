@@ -2081,6 +2081,7 @@ fn sql_guard_answers_rows_or_errors_and_refuses_writes() {
             },
             max_rows: Some(50),
             deadline: Some(Instant::now() + Duration::from_millis(500)),
+            params: None,
         };
         let answer = sql.rt.block_on(ask(ctx, request));
         let answer = answer.map_err(|e| TestCaseError::fail(format!("{e} on {text:?}")))?;

@@ -11,6 +11,7 @@ mod e2e;
 mod explain;
 mod exports;
 mod faults;
+mod flight;
 mod forms;
 mod fuzz;
 mod golden;
