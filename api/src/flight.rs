@@ -520,6 +520,18 @@ impl FlightSql {
         Ok(Response::new(Box::pin(stream)))
     }
 
+    /// The FlightInfo of a metadata request (its ticket is the request itself), for a
+    /// caller who may use SQL.
+    fn metadata_info(
+        &self,
+        schema: SchemaRef,
+        ticket: Vec<u8>,
+        request: Request<FlightDescriptor>,
+    ) -> Reply<FlightInfo> {
+        self.caller(&request)?;
+        info(&schema, ticket, request.into_inner())
+    }
+
     /// The tables of `p`'s scoped session: (catalog, schema, table, type, columns).
     async fn tables(
         &self,
@@ -758,12 +770,10 @@ impl FlightSqlService for FlightSql {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Reply<FlightInfo> {
-        self.caller(&request)?;
-        let schema = query.into_builder().schema();
-        info(
-            &schema,
+        self.metadata_info(
+            query.into_builder().schema(),
             query.as_any().encode_to_vec(),
-            request.into_inner(),
+            request,
         )
     }
 
@@ -786,12 +796,10 @@ impl FlightSqlService for FlightSql {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Reply<FlightInfo> {
-        self.caller(&request)?;
-        let schema = query.clone().into_builder().schema();
-        info(
-            &schema,
+        self.metadata_info(
+            query.clone().into_builder().schema(),
             query.as_any().encode_to_vec(),
-            request.into_inner(),
+            request,
         )
     }
 
@@ -818,12 +826,10 @@ impl FlightSqlService for FlightSql {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Reply<FlightInfo> {
-        self.caller(&request)?;
-        let schema = query.clone().into_builder().schema();
-        info(
-            &schema,
+        self.metadata_info(
+            query.clone().into_builder().schema(),
             query.as_any().encode_to_vec(),
-            request.into_inner(),
+            request,
         )
     }
 
@@ -847,12 +853,10 @@ impl FlightSqlService for FlightSql {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Reply<FlightInfo> {
-        self.caller(&request)?;
-        let schema = query.into_builder().schema();
-        info(
-            &schema,
+        self.metadata_info(
+            query.into_builder().schema(),
             query.as_any().encode_to_vec(),
-            request.into_inner(),
+            request,
         )
     }
 
@@ -874,12 +878,10 @@ impl FlightSqlService for FlightSql {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Reply<FlightInfo> {
-        self.caller(&request)?;
-        let schema = query.clone().into_builder(sql_info()).schema();
-        info(
-            &schema,
+        self.metadata_info(
+            query.clone().into_builder(sql_info()).schema(),
             query.as_any().encode_to_vec(),
-            request.into_inner(),
+            request,
         )
     }
 

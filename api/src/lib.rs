@@ -17,6 +17,7 @@ pub mod exports;
 pub mod flight;
 pub mod form;
 pub mod pg;
+mod pg_rewrite;
 pub mod reports;
 pub mod xlsx;
 

@@ -515,8 +515,10 @@ impl Guarded {
 
     /// The statement measured against the limits.
     fn measured(&self, statement: &Statement) -> Result<DFStatement, QueryError> {
-        let df = DFStatement::Statement(Box::new(statement.clone()));
+        let mut statement = statement.clone();
+        crate::pg_rewrite::catalog_subqueries(&mut statement);
         let text_len = statement.to_string().len();
+        let df = DFStatement::Statement(Box::new(statement));
         let limits = &self.state.sql.limits;
         if text_len > limits.max_sql_bytes {
             return Err(QueryError::Limit(guard::LimitExceeded::Length(
@@ -656,9 +658,10 @@ impl QueryHook for Guarded {
             Kind::Tag(t) => Some(Ok(Response::Execution(Tag::new(t)))),
             Kind::Query => {
                 // the result format asked at Bind, for the unnamed portal clients use
+                // (the hook is not told which portal runs; a named one gets text)
                 let format = client
                     .portal_store()
-                    .get_portal("")
+                    .get_portal(pgwire::api::DEFAULT_NAME)
                     .and_then(|e| e.value().map(|p| p.result_column_format.clone()))
                     .unwrap_or(Format::UnifiedText);
                 Some(self.run(statement, Some(params), format, client).await)

@@ -58,14 +58,24 @@ elif COMMAND == "param":
             ("11311",),
         )
         out["bound"] = [[plain(v) for v in r] for r in cur.fetchall()]
+        # the same values read in PostgreSQL's binary format and in text
+        typed = (
+            "SELECT dossier_id, event_count, received_at, max_working_days, counted "
+            "FROM dossier_facts WHERE received_at IS NOT NULL ORDER BY dossier_id"
+        )
+        out["binary"] = [[plain(v) for v in r] for r in c.cursor(binary=True).execute(typed).fetchall()]
+        out["text"] = [[plain(v) for v in r] for r in c.cursor(binary=False).execute(typed).fetchall()]
     engine = sa.create_engine(f"postgresql+psycopg://analyst:{TOKEN}@127.0.0.1:{PORT}/giamsat")
     df = pd.read_sql(
         "SELECT commune_code, count(*) AS n FROM dossier_facts WHERE counted GROUP BY 1 ORDER BY 1", engine
     )
     out["pandas"] = [[plain(v) for v in r] for r in df.itertuples(index=False)]
     out["tables"] = sorted(sa.inspect(engine).get_table_names())
-    # SQLAlchemy's column reflection (inspect().get_columns) is not supported: the
-    # engine cannot plan its correlated catalog subqueries; information_schema answers
+    # SQLAlchemy's column reflection (what Superset and Metabase show)
+    out["reflected"] = [
+        [c["name"], str(c["type"]), c["nullable"]]
+        for c in sa.inspect(engine).get_columns("dossier_facts")
+    ]
     with connect() as c:
         out["columns"] = [
             r[0]

@@ -99,26 +99,22 @@ pub fn start_server(data: &Path, extra: &[&str]) -> (Server, u16) {
     (server, port)
 }
 
-/// Start the server with its PostgreSQL door on a free port too: the server, the HTTP
-/// port and the PostgreSQL port (the second stdout line).
+/// Start `giamsat serve --port 0 --pg-port 0`: the server, its HTTP port and its
+/// PostgreSQL port.
 pub fn start_server_pg(data: &Path, extra: &[&str]) -> (Server, u16, u16) {
-    let mut args = vec!["--pg-port", "0"];
-    args.extend_from_slice(extra);
-    let (server, lines) = start_server_lines(data, &args, 2);
-    let port = |l: &str, prefix: &str| -> u16 {
-        l.strip_prefix(prefix)
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("line: {l:?}"))
-    };
-    let http = port(&lines[0], "listening on http://127.0.0.1:");
-    let pg = port(&lines[1], "postgresql on 127.0.0.1:");
-    (server, http, pg)
+    start_server_door(data, "--pg-port", "postgresql on 127.0.0.1:", extra)
 }
 
 /// Start `giamsat serve --port 0 --flight-port 0`: the server, its HTTP port and its
 /// Flight SQL port.
 pub fn start_server_flight(data: &Path, extra: &[&str]) -> (Server, u16, u16) {
-    let mut args = vec!["--flight-port", "0"];
+    start_server_door(data, "--flight-port", "flight sql on 127.0.0.1:", extra)
+}
+
+/// Start `giamsat serve` with one more door (`flag` 0), whose port the second line of
+/// stdout gives after `prefix`.
+fn start_server_door(data: &Path, flag: &str, prefix: &str, extra: &[&str]) -> (Server, u16, u16) {
+    let mut args = vec![flag, "0"];
     args.extend_from_slice(extra);
     let (server, lines) = start_server_lines(data, &args, 2);
     let port = |l: &str, prefix: &str| -> u16 {
@@ -127,8 +123,8 @@ pub fn start_server_flight(data: &Path, extra: &[&str]) -> (Server, u16, u16) {
             .unwrap_or_else(|| panic!("line: {l:?}"))
     };
     let http = port(&lines[0], "listening on http://127.0.0.1:");
-    let flight = port(&lines[1], "flight sql on 127.0.0.1:");
-    (server, http, flight)
+    let door = port(&lines[1], prefix);
+    (server, http, door)
 }
 
 /// Start `giamsat serve --port 0` and read the first `n` lines of its stdout.

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::common::{self, cli, start_server_flight};
-use crate::hardening::{self, alive, http_sql, secrets, setup, text_columns};
+use crate::hardening::{self, alive, http_sql, secrets, setup};
 
 /// The ADBC client with a command and its stdin; its stdout.
 fn adbc(port: u16, token: &str, args: &[&str], stdin: &str) -> String {
@@ -188,38 +188,7 @@ fn scoped_analyst_sees_no_other_commune_through_flight() {
     let s = setup();
     let (_server, http, port) = start_server_flight(&s.data, &[]);
     let secret = secrets(http, &s);
-    // the probes of the HTTP scope test: failing expressions in every place
-    let mut probes = Vec::new();
-    for t in hardening::SCOPED {
-        let cols = text_columns(http, &s, t);
-        let x = format!("concat_ws('|', {})", cols.join(", "));
-        for f in hardening::QUOTING {
-            let f = f.replace('X', &x);
-            for place in hardening::PLACES {
-                if t == "quarantine" && place.contains("dossier_id") {
-                    continue;
-                }
-                probes.push(place.replace('F', &f).replace('T', t));
-            }
-        }
-        // UNION, joins and subqueries over whole tables
-        probes.push(format!("SELECT * FROM {t}"));
-        probes.push(format!(
-            "SELECT * FROM {t} UNION ALL SELECT * FROM {t} WHERE 1 = 0"
-        ));
-    }
-    probes.extend(
-        [
-            "SELECT e.* FROM events e JOIN dossier_facts f ON e.dossier_id = f.dossier_id",
-            "SELECT * FROM events WHERE dossier_id IN (SELECT dossier_id FROM dossier_states)",
-            "SELECT t.*, (SELECT count(*) FROM events) AS n FROM territories t",
-            "SELECT * FROM information_schema.tables",
-            "SELECT * FROM information_schema.columns",
-            "SELECT count(*) FROM events WHERE CASE WHEN commune_code = '11224' THEN \
-             CAST(concat_ws('|', dossier_id, agency_name) AS INT) ELSE 0 END = 0",
-        ]
-        .map(str::to_string),
-    );
+    let probes = hardening::door_probes(http, &s, &[]);
     let refs: Vec<&str> = probes.iter().map(String::as_str).collect();
     let out = adbc(port, &s.analyst, &["probe"], &lines(&refs));
     let answers: Vec<&str> = out.lines().collect();

@@ -178,6 +178,45 @@ pub(super) const PLACES: [&str; 12] = [
     "SELECT (SELECT max(F) FROM T) AS x",
 ];
 
+/// The probes of the HTTP scope test for another door: failing expressions quoting
+/// every text column of each scoped table in every place, whole tables, UNION, joins,
+/// subqueries and the information schema, plus `extra`.
+pub(super) fn door_probes(port: u16, s: &Setup, extra: &[&str]) -> Vec<String> {
+    let mut probes = Vec::new();
+    for t in SCOPED {
+        let cols = text_columns(port, s, t);
+        let x = format!("concat_ws('|', {})", cols.join(", "));
+        for f in QUOTING {
+            let f = f.replace('X', &x);
+            for place in PLACES {
+                if t == "quarantine" && place.contains("dossier_id") {
+                    continue;
+                }
+                probes.push(place.replace('F', &f).replace('T', t));
+            }
+        }
+        probes.push(format!("SELECT * FROM {t}"));
+        probes.push(format!(
+            "SELECT * FROM {t} UNION ALL SELECT * FROM {t} WHERE 1 = 0"
+        ));
+    }
+    probes.extend(
+        [
+            "SELECT e.* FROM events e JOIN dossier_facts f ON e.dossier_id = f.dossier_id",
+            "SELECT * FROM events WHERE dossier_id IN (SELECT dossier_id FROM dossier_states)",
+            "SELECT t.*, (SELECT count(*) FROM events) AS n FROM territories t",
+            "SELECT * FROM information_schema.tables",
+            "SELECT * FROM information_schema.columns",
+            "SELECT count(*) FROM events WHERE CASE WHEN commune_code = '11224' THEN \
+             CAST(concat_ws('|', dossier_id, agency_name) AS INT) ELSE 0 END = 0",
+        ]
+        .iter()
+        .chain(extra)
+        .map(|q| q.to_string()),
+    );
+    probes
+}
+
 pub(super) fn alive(port: u16) {
     let r = request(port, "GET", "/healthz", None, None);
     assert_eq!(r.status, 200, "the server answers /healthz");
