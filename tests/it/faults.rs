@@ -111,7 +111,14 @@ fn orphans(data: &Path) -> Vec<PathBuf> {
     {
         let log = e.path().join("_delta_log");
         let mut added: HashSet<String> = HashSet::new();
-        for f in std::fs::read_dir(&log).expect("log").flatten() {
+        // a table whose first commit failed may be a directory with no log (yet): then
+        // no version references any file in it
+        let commits = match std::fs::read_dir(&log) {
+            Ok(d) => d.flatten().collect::<Vec<_>>(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => panic!("{}: {e}", log.display()),
+        };
+        for f in commits {
             if f.path().extension().is_some_and(|x| x == "json") {
                 let text = std::fs::read_to_string(f.path()).expect("commit");
                 for line in text.lines() {
