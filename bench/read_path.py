@@ -8,7 +8,8 @@
      steps: p50 and p95 per endpoint;
   4. --leaders simulated leaders, each refreshing the dashboard (its 7 requests in
      parallel, a different period and drill step each time) for --seconds: refresh p95,
-     request p95, 5xx and 408 counts, server peak RSS;
+     request p95, 5xx, 408 and 429 counts, server peak RSS (each leader signs in with
+     its own viewer token; a refresh with a refused request is not counted as a refresh);
   5. Biểu 06 for a year by field and by commune: giamsat warm (HTTP, median of
      --repeat) against DuckDB running the dossier-level SQL (period_dossiers.sql) on the
      Parquet files of the same Delta tables; numbers compared cell by cell.
@@ -65,11 +66,11 @@ def key(p, q):
     return p + ("?series" if "series" in q else "")
 
 
-def one(srv, pq, per, errors, lock):
+def one(srv, pq, per, errors, lock, token=None):
     p, q = pq
     k = key(p, q)
     try:
-        secs, _ = srv.request("GET", p, q, timeout=120)
+        secs, _ = srv.request("GET", p, q, timeout=120, token=token)
         with lock:
             per.setdefault(k, []).append(secs)
         return secs
@@ -95,31 +96,38 @@ def single_user(srv, repeat):
             "p95": {k: R.p95(v) for k, v in per.items()}, "errors": errors}
 
 
-def leaders(srv, n, seconds):
+def leaders(srv, n, seconds, tokens):
+    """`n` leaders, each with its own viewer token (`tokens[i]`): the server's admission
+    queues per token, as it would for real leaders, each signed in as themselves."""
     per, errors, lock = {}, {}, threading.Lock()
     refresh = []
     stop = time.perf_counter() + seconds
 
     def leader(i):
         rng = random.Random(100 + i)
+        token = tokens[i % len(tokens)]
         with ThreadPoolExecutor(7) as ex:
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
-                list(ex.map(lambda pq: one(srv, pq, per, errors, lock), requests_for(rng)))
+                ok = list(ex.map(lambda pq: one(srv, pq, per, errors, lock, token),
+                                 requests_for(rng)))
                 with lock:
-                    refresh.append(time.perf_counter() - t0)
+                    # a refresh with a refused request is not a refresh the leader saw
+                    if all(x is not None for x in ok):
+                        refresh.append(time.perf_counter() - t0)
 
     with ThreadPoolExecutor(n) as ex:
         list(ex.map(leader, range(n)))
     allt = [t for v in per.values() for t in v]
     five = sum(c for k, c in errors.items() if " HTTP 5" in k)
     timeouts = sum(c for k, c in errors.items() if "HTTP 408" in k or "timeout" in k.lower())
+    busy = sum(c for k, c in errors.items() if " HTTP 429" in k)
     return {"leaders": n, "seconds": seconds, "refreshes": len(refresh),
             "p95_refresh": R.p95(refresh) if refresh else None,
             "p50_refresh": R.median(refresh) if refresh else None,
             "p95_request": R.p95(allt) if allt else None,
             "p95_by_endpoint": {k: R.p95(v) for k, v in per.items()},
-            "errors": errors, "5xx": five, "408_or_timeout": timeouts,
+            "errors": errors, "5xx": five, "408_or_timeout": timeouts, "429": busy,
             "server_peak_rss": srv.peak_rss()}
 
 
@@ -175,13 +183,15 @@ def bench_size(args, n, work, res):
         if args.drop_input:
             (gen / "dvcqg.ndjson").unlink()
     token = R.add_token(b, data)
+    viewers = [R.add_token(b, data, "viewer") for _ in range(args.leaders)]
+    time.sleep(1.2)  # the server reads the token file at most once a second
     srv = R.Server(b, data, token)
     try:
         R.log(f"[{R.size_label(n)}] each endpoint alone")
         res["single"] = single_user(srv, args.repeat)
         R.log(f"[{R.size_label(n)}] single: {json.dumps(res['single'], default=str)}")
         R.log(f"[{R.size_label(n)}] {args.leaders} leaders for {args.seconds:.0f} s")
-        res["leaders"] = leaders(srv, args.leaders, args.seconds)
+        res["leaders"] = leaders(srv, args.leaders, args.seconds, viewers)
         R.log(f"[{R.size_label(n)}] Biểu 06 for a year against DuckDB")
         res["year"] = year_vs_duckdb(b, srv, data, work, args.repeat)
     finally:
@@ -190,7 +200,7 @@ def bench_size(args, n, work, res):
         srv = R.Server(b, data, token, cache=True)
         try:
             R.log(f"[{R.size_label(n)}] {args.leaders} leaders for {args.seconds:.0f} s, cache on")
-            res["leaders_cached"] = leaders(srv, args.leaders, args.seconds)
+            res["leaders_cached"] = leaders(srv, args.leaders, args.seconds, viewers)
         finally:
             srv.stop()
 
@@ -231,7 +241,8 @@ def write(results, args, started):
             L += [f"{ld['leaders']} leaders × 7 parallel requests for {ld['seconds']:.0f} s, {title}: "
                   f"{ld['refreshes']} refreshes, refresh p50 {ms(ld['p50_refresh'])}, "
                   f"p95 {ms(ld['p95_refresh'])} (target < 1 s); request p95 {ms(ld['p95_request'])}; "
-                  f"5xx {ld['5xx']}, 408/timeouts {ld['408_or_timeout']} (target 0); server peak RSS "
+                  f"5xx {ld['5xx']}, 408/timeouts {ld['408_or_timeout']} (target 0), "
+                  f"429 {ld.get('429', 0)}; server peak RSS "
                   f"{R.gib(ld['server_peak_rss'])} (target < 3 GiB).", "",
                   "| endpoint under load | p95 |", "|---|---:|"]
             for k, v in ld["p95_by_endpoint"].items():

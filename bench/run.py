@@ -169,10 +169,11 @@ class Server:
         self.token = token
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
 
-    def request(self, method, path, params=None, body=None, ctype="application/json", timeout=600):
+    def request(self, method, path, params=None, body=None, ctype="application/json", timeout=600,
+                token=None):
         url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
         req = urllib.request.Request(url, data=body, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": ctype})
+            "Authorization": f"Bearer {token or self.token}", "Content-Type": ctype})
         t0 = time.perf_counter()
         with urllib.request.urlopen(req, timeout=timeout) as r:
             data = r.read()
@@ -198,8 +199,8 @@ class Server:
             self.proc.kill()
 
 
-def add_token(binary, data):
-    out = subprocess.run([binary, "--data", str(data), "token", "add", "--role", "admin"],
+def add_token(binary, data, role="admin"):
+    out = subprocess.run([binary, "--data", str(data), "token", "add", "--role", role],
                          check=True, capture_output=True, text=True).stdout
     return out.strip().splitlines()[-1].strip()
 

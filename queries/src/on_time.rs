@@ -141,6 +141,41 @@ async fn one(
         .collect())
 }
 
+/// The TOTAL row of each sub-period: from the rollup in one pass when the session has it,
+/// else one dossier-level report per sub-period.
+async fn series(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    p: &Params,
+    subs: &[Period],
+) -> Result<Vec<Row>, QueryError> {
+    if subs.is_empty() {
+        return Ok(Vec::new());
+    }
+    if crate::rollup::available(ctx) {
+        let bp = bieu06::Params::new(
+            p.period.from,
+            p.period.to,
+            p.province.clone(),
+            p.commune.clone(),
+            p.group_by,
+        )?
+        .with_filters(p.filters.clone())?;
+        let ranges: Vec<_> = subs.iter().map(|s| (s.from, s.to)).collect();
+        let totals = crate::rollup::totals(ctx, cal, &bp, &ranges).await?;
+        return Ok(subs
+            .iter()
+            .zip(totals)
+            .map(|(sub, r)| convert(sub, r))
+            .collect());
+    }
+    let parts = futures::future::try_join_all(subs.iter().map(|sub| one(ctx, cal, p, sub))).await?;
+    Ok(parts
+        .into_iter()
+        .flat_map(|rows| rows.into_iter().filter(|r| r.group == "TOTAL"))
+        .collect())
+}
+
 /// Compute the on-time report.
 pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Report, QueryError> {
     let subs = match p.series {
@@ -148,14 +183,7 @@ pub async fn run(ctx: &SessionContext, cal: &Calendar, p: &Params) -> Result<Rep
         None => Vec::new(),
     };
     // the period and its sub-periods are independent queries: run together
-    let (rows, parts) = tokio::try_join!(
-        one(ctx, cal, p, &p.period),
-        futures::future::try_join_all(subs.iter().map(|sub| one(ctx, cal, p, sub)))
-    )?;
-    let series = parts
-        .into_iter()
-        .flat_map(|rows| rows.into_iter().filter(|r| r.group == "TOTAL"))
-        .collect();
+    let (rows, series) = tokio::try_join!(one(ctx, cal, p, &p.period), series(ctx, cal, p, &subs))?;
     Ok(Report {
         period: p.period.clone(),
         group_by: p.group_by.name().to_string(),

@@ -8,9 +8,12 @@
 //! `open_delta` of rows before P1; in progress = Σ `open_delta`; overdue = Σ
 //! `overdue_delta` (see `warehouse/sql/daily_rollup.sql` for why).
 //!
-//! A group's name is the name on its most recently changed row among those rows; it
-//! differs from the dossier-level rule (the name on the period's most recently changed
-//! dossier) only when the name of one code changed over time.
+//! A group's name is the name of its most recently changed row among the rows whose
+//! names dossiers of the period carry (a name that only dossiers ended before the period
+//! carry is not a candidate, as in the dossier-level rule). It can differ from the
+//! dossier-level rule (the name on the period's most recently changed dossier) only when
+//! one code carries two names in the period and a dossier outside the period changed
+//! more recently under the older one.
 
 use std::collections::BTreeMap;
 
@@ -48,7 +51,7 @@ pub fn available(ctx: &SessionContext) -> bool {
     ctx.table_exist(DAILY_ROLLUP).unwrap_or(false)
 }
 
-/// The SQL over the rollup for a grouping: one row per raw group value.
+/// The SQL over the rollup for a grouping: one row per raw group value and name.
 fn sql(group_by: GroupBy) -> String {
     let (code, name) = match group_by {
         // a dossier of several systems is in each of their groups: grouped by the raw
@@ -83,7 +86,7 @@ fn sql(group_by: GroupBy) -> String {
         )
         SELECT
             {code} AS grp,
-            first_value({name} ORDER BY {name} IS NULL, c.last_event_at DESC) AS grp_name,
+            {name} AS grp_name,
             MAX(c.last_event_at) AS last_at,
             SUM(CASE WHEN c.day_lo >= $1 THEN c.received_online ELSE 0 END) AS received_online,
             SUM(CASE WHEN c.day_lo >= $1 THEN c.received_offline ELSE 0 END) AS received_offline,
@@ -95,7 +98,7 @@ fn sql(group_by: GroupBy) -> String {
             SUM(c.open_delta) AS in_progress,
             SUM(c.overdue_delta) AS in_progress_overdue
         FROM c
-        GROUP BY {code}"
+        GROUP BY {code}, {name}"
     )
 }
 
@@ -169,7 +172,15 @@ pub async fn run(
             for (k, s) in sums.iter_mut().enumerate() {
                 *s = ints[k].or_zero(i);
             }
-            let name = names.get(i).map(|n| (last.or_zero(i), n));
+            // a name is a candidate only where dossiers of the period carry it (received
+            // in the period or carried over into it: each such dossier adds 1 to these
+            // three sums, no dossier subtracts); rows before the period also hold
+            // dossiers that ended before it
+            let in_period = sums[0] + sums[1] + sums[2] > 0;
+            let name = names
+                .get(i)
+                .filter(|_| in_period)
+                .map(|n| (last.or_zero(i), n));
             let code = codes.get(i);
             total.add(None, &sums);
             match (p.group_by, code) {
@@ -198,4 +209,104 @@ pub async fn run(
         .collect();
     rows.push(total.row("TOTAL".into(), "Tổng cộng".into()));
     Ok(rows)
+}
+
+/// The SQL of [`totals`]: the rollup's sums per (day_lo, day_hi) under the filters.
+fn days_sql() -> String {
+    format!(
+        "SELECT r.day_lo, r.day_hi,
+            SUM(r.received_online) AS received_online,
+            SUM(r.received_offline) AS received_offline,
+            SUM(r.ended) AS ended,
+            SUM(r.ended_early) AS ended_early,
+            SUM(r.ended_on_day) AS ended_on_day,
+            SUM(r.ended_late) AS ended_late,
+            SUM(r.open_delta) AS open_delta,
+            SUM(r.overdue_delta) AS overdue_delta
+        FROM {DAILY_ROLLUP} r
+        WHERE r.day_hi < $2
+          AND ($3 IS NULL OR r.province_code = $3)
+          AND ($4 IS NULL OR r.commune_code = $4)
+          AND ($5 IS NULL OR r.agency_code = $5)
+          AND ($6 IS NULL OR r.field_code = $6)
+          AND ($7 IS NULL OR r.procedure_code = $7)
+          AND ($8 IS NULL OR r.procedure_level = $8)
+          AND ($9 IS NULL OR r.non_territorial = $9)
+          AND $1 IS NOT NULL
+        GROUP BY r.day_lo, r.day_hi"
+    )
+}
+
+/// The TOTAL row of Biểu 06 for each of `periods` (first and last local date), under the
+/// filters of `p` (its own period and grouping are not used), read from the rollup in one
+/// pass: the sums per pair of days are read once, then each period takes the same sums as
+/// [`run`] does (flows of the days inside it, stocks of the days before its start and its
+/// end). A trend of twelve months costs one scan instead of twelve.
+pub async fn totals(
+    ctx: &SessionContext,
+    cal: &giamsat_warehouse::Calendar,
+    p: &Params,
+    periods: &[(NaiveDate, NaiveDate)],
+) -> Result<Vec<Row>, QueryError> {
+    let Some(last) = periods.iter().map(|(_, to)| *to).max() else {
+        return Ok(Vec::new());
+    };
+    let mut params =
+        crate::bieu06::period_params(cal, p.from, last, &p.province, &p.commune, &p.filters);
+    params[0] = ScalarValue::Date32(Some(day_number(p.from)));
+    params[1] = ScalarValue::Date32(Some(day_number(last) + 1));
+    let batches = ctx
+        .sql(&days_sql())
+        .await?
+        .with_param_values(params)?
+        .collect()
+        .await?;
+    // (day_lo, day_hi, the eight count sums in the table's order)
+    let mut days: Vec<(i64, i64, [i64; 8])> = Vec::new();
+    for b in &batches {
+        let c = Cols(b);
+        // day numbers since 1970-01-01 (Date32 read as integers)
+        let lo = c.ints("day_lo")?;
+        let hi = c.ints("day_hi")?;
+        let ints = giamsat_warehouse::rollup::COUNTS
+            .iter()
+            .map(|name| c.ints(name))
+            .collect::<Result<Vec<_>, _>>()?;
+        for i in 0..c.rows() {
+            let mut sums = [0i64; 8];
+            for (k, s) in sums.iter_mut().enumerate() {
+                *s = ints[k].or_zero(i);
+            }
+            days.push((lo.or_zero(i), hi.or_zero(i), sums));
+        }
+    }
+    Ok(periods
+        .iter()
+        .map(|(from, to)| {
+            let (p1, p2) = (i64::from(day_number(*from)), i64::from(day_number(*to)) + 1);
+            let mut acc = Acc::default();
+            for (lo, hi, s) in &days {
+                if *hi >= p2 {
+                    continue;
+                }
+                let flow = *lo >= p1;
+                let f = |v: i64| if flow { v } else { 0 };
+                // the order of SUMS: received online/offline, carried over, ended and
+                // its classes, in progress, overdue
+                let sums = [
+                    f(s[0]),
+                    f(s[1]),
+                    if *hi < p1 { s[6] } else { 0 },
+                    f(s[2]),
+                    f(s[3]),
+                    f(s[4]),
+                    f(s[5]),
+                    s[6],
+                    s[7],
+                ];
+                acc.add(None, &sums);
+            }
+            acc.row("TOTAL".into(), "Tổng cộng".into())
+        })
+        .collect())
 }

@@ -30,11 +30,20 @@ fn as_micros(a: &ArrayRef) -> Result<TimestampMicrosecondArray> {
     }
 }
 
-#[derive(Debug)]
 struct CalendarFn {
     name: &'static str,
     signature: Signature,
     calendar: Arc<Calendar>,
+}
+
+/// The name only: DataFusion formats a function while planning, and the calendar (every
+/// holiday and working day of the years it holds) is long.
+impl std::fmt::Debug for CalendarFn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CalendarFn")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
 }
 
 impl PartialEq for CalendarFn {

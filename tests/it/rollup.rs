@@ -150,6 +150,29 @@ async fn compare(l: &common::Loaded, seed: u64, cases: usize) -> usize {
             fast, slow,
             "case {case}: {p:?} scope {scope:?}: rollup (left) vs dossier-level SQL (right)"
         );
+        // the trend's one-pass totals: the same TOTAL row, here and (in every fourth case)
+        // for a second period read in the same pass
+        let mut ranges = vec![(from, to)];
+        let mut expected = vec![slow.last().cloned().expect("TOTAL")];
+        if case % 4 == 0 {
+            let (f2, t2) = period(&mut rng, &days);
+            let p2 = Params::new(f2, t2, p.province.clone(), p.commune.clone(), group_by)
+                .expect("params")
+                .with_filters(p.filters.clone())
+                .expect("filters");
+            let slow2 = bieu06::run_dossiers(&ctx, &l.wh.calendar, &p2)
+                .await
+                .expect("dossiers");
+            ranges.push((f2, t2));
+            expected.push(slow2.last().cloned().expect("TOTAL"));
+        }
+        let totals = giamsat_queries::rollup::totals(&ctx, &l.wh.calendar, &p, &ranges)
+            .await
+            .expect("totals");
+        assert_eq!(
+            totals, expected,
+            "case {case}: {ranges:?} {p:?} scope {scope:?}: one-pass totals (left) vs dossier-level SQL (right)"
+        );
         if slow.len() > 1 {
             nonempty += 1;
         }

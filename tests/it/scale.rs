@@ -258,6 +258,33 @@ async fn reports(wh: &Warehouse) -> Vec<String> {
     out
 }
 
+/// The compression codecs of the column chunks of every data file under `dir`.
+fn parquet_codecs(dir: &std::path::Path) -> std::collections::BTreeSet<String> {
+    use deltalake::parquet::file::reader::{FileReader, SerializedFileReader};
+    let mut out = std::collections::BTreeSet::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir") {
+            let path = e.expect("entry").path();
+            if path.is_dir() {
+                // data files only (not the log's checkpoints)
+                if !path.ends_with("_delta_log") {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|x| x == "parquet") {
+                let r = SerializedFileReader::new(std::fs::File::open(&path).expect("open"))
+                    .expect("parquet");
+                for g in r.metadata().row_groups() {
+                    for c in g.columns() {
+                        out.insert(format!("{:?}", c.compression()));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn maintenance_compacts_and_vacuums_and_changes_no_report() {
     let gen = tempfile::tempdir().expect("dir");
@@ -291,6 +318,13 @@ async fn maintenance_compacts_and_vacuums_and_changes_no_report() {
     );
     assert!(events.files_vacuumed > 0, "{events:?}");
     assert!(done.iter().all(|m| m.checkpoint));
+    // compacted files use the codec of every other write (readers pay for a ZSTD decoder
+    // per column chunk they open)
+    let codecs = parquet_codecs(&wh.root().join("tables"));
+    assert!(
+        !codecs.is_empty() && codecs.iter().all(|c| c == "SNAPPY"),
+        "{codecs:?}"
+    );
     // the derived facts are still fresh (the stamp names the compacted versions)
     assert!(wh.facts_fresh().await.expect("fresh"));
     assert_eq!(before, reports(&wh).await, "maintenance changes no report");
