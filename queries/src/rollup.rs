@@ -45,6 +45,17 @@ fn day_number(d: NaiveDate) -> i32 {
     (d - epoch).num_days() as i32
 }
 
+/// The rollup rows a period ending before `$2` reads, under the filters `$3`–`$9`
+/// (province, commune, agency, field, procedure, level, non-territorial; NULL = any).
+const ROWS_OF: &str = "WHERE r.day_hi < $2
+    AND ($3 IS NULL OR r.province_code = $3)
+    AND ($4 IS NULL OR r.commune_code = $4)
+    AND ($5 IS NULL OR r.agency_code = $5)
+    AND ($6 IS NULL OR r.field_code = $6)
+    AND ($7 IS NULL OR r.procedure_code = $7)
+    AND ($8 IS NULL OR r.procedure_level = $8)
+    AND ($9 IS NULL OR r.non_territorial = $9)";
+
 /// Whether a session answers Biểu 06 from the rollup (a session pinned to versions
 /// from before the rollup existed does not have it, and reads the dossiers).
 pub fn available(ctx: &SessionContext) -> bool {
@@ -75,14 +86,7 @@ fn sql(group_by: GroupBy) -> String {
         "WITH c AS (
             SELECT r.*, {names}
             FROM {DAILY_ROLLUP} r {join}
-            WHERE r.day_hi < $2
-              AND ($3 IS NULL OR r.province_code = $3)
-              AND ($4 IS NULL OR r.commune_code = $4)
-              AND ($5 IS NULL OR r.agency_code = $5)
-              AND ($6 IS NULL OR r.field_code = $6)
-              AND ($7 IS NULL OR r.procedure_code = $7)
-              AND ($8 IS NULL OR r.procedure_level = $8)
-              AND ($9 IS NULL OR r.non_territorial = $9)
+            {ROWS_OF}
         )
         SELECT
             {code} AS grp,
@@ -224,15 +228,7 @@ fn days_sql() -> String {
             SUM(r.open_delta) AS open_delta,
             SUM(r.overdue_delta) AS overdue_delta
         FROM {DAILY_ROLLUP} r
-        WHERE r.day_hi < $2
-          AND ($3 IS NULL OR r.province_code = $3)
-          AND ($4 IS NULL OR r.commune_code = $4)
-          AND ($5 IS NULL OR r.agency_code = $5)
-          AND ($6 IS NULL OR r.field_code = $6)
-          AND ($7 IS NULL OR r.procedure_code = $7)
-          AND ($8 IS NULL OR r.procedure_level = $8)
-          AND ($9 IS NULL OR r.non_territorial = $9)
-          AND $1 IS NOT NULL
+        {ROWS_OF} AND $1 IS NOT NULL
         GROUP BY r.day_lo, r.day_hi"
     )
 }
