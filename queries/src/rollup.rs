@@ -22,7 +22,7 @@ use datafusion::common::ScalarValue;
 use datafusion::prelude::SessionContext;
 
 use crate::bieu06::{GroupBy, Params, Row};
-use crate::common::Cols;
+use crate::common::{Cols, IntCol};
 use crate::QueryError;
 
 pub use giamsat_warehouse::rollup::DAILY_ROLLUP;
@@ -144,16 +144,28 @@ impl Acc {
     }
 }
 
+/// The parameters of the rollup's statements: `$1` the first day of `p`, `$2` the day after
+/// `to`, then `p`'s territory and filters (`$3`–`$9`, as in the dossier-level SQL).
+fn rollup_params(cal: &giamsat_warehouse::Calendar, p: &Params, to: NaiveDate) -> Vec<ScalarValue> {
+    let mut params =
+        crate::bieu06::period_params(cal, p.from, to, &p.province, &p.commune, &p.filters);
+    params[0] = ScalarValue::Date32(Some(day_number(p.from)));
+    params[1] = ScalarValue::Date32(Some(day_number(to) + 1));
+    params
+}
+
+/// Row `i` of the integer columns `ints`, NULL read as 0.
+fn row_sums<const N: usize>(ints: &[IntCol], i: usize) -> [i64; N] {
+    std::array::from_fn(|k| ints.get(k).map_or(0, |c| c.or_zero(i)))
+}
+
 /// Biểu 06 from the rollup: groups in code order, then TOTAL.
 pub async fn run(
     ctx: &SessionContext,
     cal: &giamsat_warehouse::Calendar,
     p: &Params,
 ) -> Result<Vec<Row>, QueryError> {
-    let mut params =
-        crate::bieu06::period_params(cal, p.from, p.to, &p.province, &p.commune, &p.filters);
-    params[0] = ScalarValue::Date32(Some(day_number(p.from)));
-    params[1] = ScalarValue::Date32(Some(day_number(p.to) + 1));
+    let params = rollup_params(cal, p, p.to);
     let batches = ctx
         .sql(&sql(p.group_by))
         .await?
@@ -172,10 +184,7 @@ pub async fn run(
             .map(|name| c.ints(name))
             .collect::<Result<Vec<_>, _>>()?;
         for i in 0..c.rows() {
-            let mut sums = [0i64; 9];
-            for (k, s) in sums.iter_mut().enumerate() {
-                *s = ints[k].or_zero(i);
-            }
+            let sums: [i64; 9] = row_sums(&ints, i);
             // a name is a candidate only where dossiers of the period carry it (received
             // in the period or carried over into it: each such dossier adds 1 to these
             // three sums, no dossier subtracts); rows before the period also hold
@@ -215,7 +224,9 @@ pub async fn run(
     Ok(rows)
 }
 
-/// The SQL of [`totals`]: the rollup's sums per (day_lo, day_hi) under the filters.
+/// The SQL of [`totals`]: the rollup's sums per (day_lo, day_hi) under the filters. It
+/// takes the same nine parameters as [`sql`]; `$1` (the first day) is only named, so that
+/// every bound value has its placeholder.
 fn days_sql() -> String {
     format!(
         "SELECT r.day_lo, r.day_hi,
@@ -247,10 +258,7 @@ pub async fn totals(
     let Some(last) = periods.iter().map(|(_, to)| *to).max() else {
         return Ok(Vec::new());
     };
-    let mut params =
-        crate::bieu06::period_params(cal, p.from, last, &p.province, &p.commune, &p.filters);
-    params[0] = ScalarValue::Date32(Some(day_number(p.from)));
-    params[1] = ScalarValue::Date32(Some(day_number(last) + 1));
+    let params = rollup_params(cal, p, last);
     let batches = ctx
         .sql(&days_sql())
         .await?
@@ -269,11 +277,7 @@ pub async fn totals(
             .map(|name| c.ints(name))
             .collect::<Result<Vec<_>, _>>()?;
         for i in 0..c.rows() {
-            let mut sums = [0i64; 8];
-            for (k, s) in sums.iter_mut().enumerate() {
-                *s = ints[k].or_zero(i);
-            }
-            days.push((lo.or_zero(i), hi.or_zero(i), sums));
+            days.push((lo.or_zero(i), hi.or_zero(i), row_sums(&ints, i)));
         }
     }
     Ok(periods

@@ -44,8 +44,8 @@ async fn optimize(table: deltalake::DeltaTable) -> Result<Compacted, WarehouseEr
         // are cleaned up (it would leave a file no version references)
         .with_max_concurrent_tasks(1)
         // the codec of every other write: deltalake compacts with ZSTD by default, and a
-        // reader builds a ZSTD decoder per column chunk it opens, which cost a dashboard
-        // query more CPU than decoding the pages did (a third of an alerts request)
+        // reader builds a ZSTD decoder per column chunk it opens (about a seventh of an
+        // alerts request's CPU in a profile at 1M dossiers)
         .with_writer_properties(
             WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
