@@ -480,11 +480,13 @@ pub async fn scoped_session_in(
         )?;
     }
     // sync health's tables have no territory: a scoped session reads health from its
-    // own events instead
+    // own events instead (and what each source said, and the discrepancies, through the
+    // dossiers in scope, above)
     if scope.is_none() {
         for t in [
             giamsat_warehouse::health::SOURCE_DAYS,
             giamsat_warehouse::health::DOSSIER_SOURCES,
+            giamsat_warehouse::discrepancy::DISCREPANCIES,
         ] {
             if base.table_exist(t)? {
                 ctx.register_table(

@@ -7,17 +7,20 @@
 //! resolved / returned / withdrawn / stopped). The kind filter applies to `items` only:
 //! `pairs` and `totals` always cover every kind, so a drill-down keeps its overview.
 
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
+use datafusion::arrow::array::Array;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
-use datafusion::functions_aggregate::expr_fn::{count, count_distinct};
-use datafusion::prelude::{col, lit, when, Expr, SessionContext};
+use datafusion::prelude::{col, lit, SessionContext};
+use futures::StreamExt;
 use serde::Serialize;
 
 use giamsat_warehouse::calendar::MICROS;
 use giamsat_warehouse::discrepancy::DISCREPANCIES;
+use giamsat_warehouse::event::string_col;
 
 use crate::common::{self, Cols};
 use crate::QueryError;
@@ -244,14 +247,6 @@ pub struct Report {
     pub next_cursor: Option<String>,
 }
 
-fn kind_rank_expr() -> Result<Expr, QueryError> {
-    let mut w = when(col("kind").eq(lit(Kind::ALL[0].as_str())), lit(0i64));
-    for k in &Kind::ALL[1..] {
-        w = w.when(col("kind").eq(lit(k.as_str())), lit(k.rank()));
-    }
-    Ok(w.otherwise(lit(99i64))?)
-}
-
 fn detail(it: &Item, portal: &str, tolerance: i64, times: &RawTimes) -> String {
     let a = &it.source_a;
     let b = it.source_b.as_deref().unwrap_or("");
@@ -383,19 +378,33 @@ async fn run_step1(ctx: &SessionContext, p: &Params, step1: &str) -> Result<Repo
     summarize(found, p, true).await
 }
 
+/// The sort key of an item: kind in report order, dossier, sources (`source_b`: none
+/// first). Cursors and pages follow it.
+type Key = (i64, String, String, Option<String>);
+
+/// `k` as borrowed text, to compare with a row's key without copying it.
+fn borrowed(k: &Key) -> (i64, &str, &str, Option<&str>) {
+    (k.0, k.1.as_str(), k.2.as_str(), k.3.as_deref())
+}
+
 /// Counts per pair and kind, totals and the page of items of the discrepancies `found`.
+///
+/// One pass over the key columns counts the pairs and the dossiers per kind and keeps the
+/// page's keys (the `limit` smallest after the cursor); a second query reads the page's
+/// rows whole. Memory holds one bit set per dossier with a discrepancy and the page, not
+/// the discrepancies.
 async fn summarize(
     found: datafusion::prelude::DataFrame,
     p: &Params,
     materialize: bool,
 ) -> Result<Report, QueryError> {
     let cursor = p.cursor.as_deref().map(Cursor::parse).transpose()?;
+    let after: Option<Key> = cursor.map(|c| (c.rank, c.dossier_id, c.source_a, c.source_b));
     let found = match &p.dossier {
         Some(d) => found.filter(col("dossier_id").eq(lit(d.clone())))?,
         None => found,
     };
-    // a computed result is collected once and summed up four ways; a kept table is read
-    // by the four queries directly (each reads its columns, in parallel)
+    // a computed result is collected once and read twice; a kept table is read directly
     let df = if materialize {
         let local = SessionContext::new();
         let schema: SchemaRef = Arc::new(found.schema().as_arrow().clone());
@@ -405,124 +414,180 @@ async fn summarize(
     } else {
         found
     };
-    let pairs_df = df.clone().aggregate(
-        vec![col("source_a"), col("source_b"), col("kind")],
-        vec![count(lit(1)).alias("n")],
-    )?;
-    let totals_df = df.clone().aggregate(
-        vec![col("kind")],
-        vec![
-            count(lit(1)).alias("n"),
-            count_distinct(col("dossier_id")).alias("d"),
-        ],
-    )?;
-    let all_df = df
-        .clone()
-        .aggregate(vec![], vec![count_distinct(col("dossier_id")).alias("d")])?;
-    let items_df = items_frame(df, p, cursor.as_ref())?;
-    let (pairs_b, totals_b, all_b, items_b) = tokio::try_join!(
-        pairs_df.collect(),
-        totals_df.collect(),
-        all_df.collect(),
-        items_df.collect()
-    )?;
 
-    // pairs
-    let mut pairs = Vec::new();
-    for b in &pairs_b {
-        let c = Cols(b);
-        let (sa, sb, kind, n) = (
-            c.strings("source_a")?,
-            c.strings("source_b")?,
-            c.strings("kind")?,
-            c.ints("n")?,
+    let mut pair_counts: BTreeMap<(String, Option<String>, Kind), i64> = BTreeMap::new();
+    // per dossier: the kinds it has, one bit each (rank order)
+    let mut kinds_of: HashMap<String, u8> = HashMap::new();
+    let mut kind_rows = [0i64; Kind::ALL.len()];
+    // the page: a max-heap of the `limit` smallest keys seen
+    let mut page: BinaryHeap<Key> = BinaryHeap::new();
+    let mut stream = df
+        .clone()
+        .select_columns(&["dossier_id", "kind", "source_a", "source_b"])?
+        .execute_stream()
+        .await?;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        let (ids, kinds, sa, sb) = (
+            string_col(&batch, "dossier_id")?,
+            string_col(&batch, "kind")?,
+            string_col(&batch, "source_a")?,
+            string_col(&batch, "source_b")?,
         );
-        for i in 0..c.rows() {
-            pairs.push(PairCount {
-                source_a: sa.text(i),
-                source_b: sb.get(i),
-                kind: Kind::parse(&kind.text(i))?,
-                count: n.or_zero(i),
-            });
+        // this batch's pair counts, keyed by borrowed text, merged below
+        let mut batch_pairs: HashMap<(&str, Option<&str>, Kind), i64> = HashMap::new();
+        for i in 0..batch.num_rows() {
+            let kind = Kind::parse(kinds.value(i))?;
+            let (id, a) = (ids.value(i), sa.value(i));
+            let b = (!sb.is_null(i)).then(|| sb.value(i));
+            *batch_pairs.entry((a, b, kind)).or_insert(0) += 1;
+            let rank = kind.rank();
+            kind_rows[rank as usize] += 1;
+            let bit = 1u8 << rank;
+            match kinds_of.get_mut(id) {
+                Some(m) => *m |= bit,
+                None => {
+                    kinds_of.insert(id.to_string(), bit);
+                }
+            }
+            if p.kind.is_some_and(|k| k != kind) {
+                continue;
+            }
+            let key = (rank, id, a, b);
+            if after.as_ref().is_some_and(|c| key <= borrowed(c)) {
+                continue;
+            }
+            if page.len() == p.limit && page.peek().is_some_and(|top| key >= borrowed(top)) {
+                continue;
+            }
+            page.push((rank, id.to_string(), a.to_string(), b.map(str::to_string)));
+            if page.len() > p.limit {
+                page.pop();
+            }
+        }
+        for ((a, b, kind), n) in batch_pairs {
+            *pair_counts
+                .entry((a.to_string(), b.map(str::to_string), kind))
+                .or_insert(0) += n;
         }
     }
-    pairs.sort_by(|x, y| {
-        (&x.source_a, &x.source_b, x.kind).cmp(&(&y.source_a, &y.source_b, y.kind))
-    });
-
-    // totals per kind, and dossiers with any discrepancy
-    let mut totals: Vec<KindTotal> = Kind::ALL
+    let pairs: Vec<PairCount> = pair_counts
+        .into_iter()
+        .map(|((source_a, source_b, kind), count)| PairCount {
+            source_a,
+            source_b,
+            kind,
+            count,
+        })
+        .collect();
+    let mut dossiers_per_kind = [0i64; Kind::ALL.len()];
+    for m in kinds_of.values() {
+        for (r, d) in dossiers_per_kind.iter_mut().enumerate() {
+            if m & (1u8 << r) != 0 {
+                *d += 1;
+            }
+        }
+    }
+    let dossiers_with_discrepancies = kinds_of.len() as i64;
+    drop(kinds_of);
+    let totals: Vec<KindTotal> = Kind::ALL
         .iter()
         .map(|k| KindTotal {
             kind: *k,
             label: k.label().to_string(),
-            count: 0,
-            dossiers: 0,
+            count: kind_rows[k.rank() as usize],
+            dossiers: dossiers_per_kind[k.rank() as usize],
         })
         .collect();
-    for b in &totals_b {
-        let c = Cols(b);
-        let (kind, n, d) = (c.strings("kind")?, c.ints("n")?, c.ints("d")?);
-        for i in 0..c.rows() {
-            let k = Kind::parse(&kind.text(i))?;
-            if let Some(t) = totals.iter_mut().find(|t| t.kind == k) {
-                t.count = n.or_zero(i);
-                t.dossiers = d.or_zero(i);
+
+    // the page's rows, whole, in key order
+    let page: BTreeSet<Key> = page.into_iter().collect();
+    let page_ids: BTreeSet<&str> = page.iter().map(|k| k.1.as_str()).collect();
+    let items_b = if page_ids.is_empty() {
+        Vec::new()
+    } else {
+        df.filter(
+            col("dossier_id").in_list(page_ids.iter().map(|d| lit(d.to_string())).collect(), false),
+        )?
+        .collect()
+        .await?
+    };
+    let mut rows: Vec<(Key, usize, usize)> = Vec::new();
+    for (bi, b) in items_b.iter().enumerate() {
+        let (ids, kinds, sa, sb) = (
+            string_col(b, "dossier_id")?,
+            string_col(b, "kind")?,
+            string_col(b, "source_a")?,
+            string_col(b, "source_b")?,
+        );
+        for i in 0..b.num_rows() {
+            let key: Key = (
+                Kind::parse(kinds.value(i))?.rank(),
+                ids.value(i).to_string(),
+                sa.value(i).to_string(),
+                (!sb.is_null(i)).then(|| sb.value(i).to_string()),
+            );
+            if page.contains(&key) {
+                rows.push((key, bi, i));
             }
         }
     }
-    let mut dossiers_with_discrepancies = 0;
-    for b in &all_b {
-        let c = Cols(b);
-        let d = c.ints("d")?;
-        for i in 0..c.rows() {
-            dossiers_with_discrepancies += d.or_zero(i);
-        }
-    }
+    rows.sort_by(|x, y| x.0.cmp(&y.0));
 
     // items
+    struct ItemCols {
+        ar: common::IntCol,
+        br: common::IntCol,
+        an: common::IntCol,
+        at: common::StrCol,
+        bt: common::StrCol,
+        ae: common::IntCol,
+        be: common::IntCol,
+    }
+    let cols = items_b
+        .iter()
+        .map(|b| {
+            let c = Cols(b);
+            Ok::<_, QueryError>(ItemCols {
+                ar: c.instants("a_received_at")?,
+                br: c.instants("b_received_at")?,
+                an: c.ints("a_received_count")?,
+                at: c.strings("a_end_type")?,
+                bt: c.strings("b_end_type")?,
+                ae: c.instants("a_ended_at")?,
+                be: c.instants("b_ended_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut items = Vec::new();
-    for b in &items_b {
-        let c = Cols(b);
-        let id = c.strings("dossier_id")?;
-        let kind = c.strings("kind")?;
-        let sa = c.strings("source_a")?;
-        let sb = c.strings("source_b")?;
-        let ar = c.instants("a_received_at")?;
-        let br = c.instants("b_received_at")?;
-        let an = c.ints("a_received_count")?;
-        let at = c.strings("a_end_type")?;
-        let bt = c.strings("b_end_type")?;
-        let ae = c.instants("a_ended_at")?;
-        let be = c.instants("b_ended_at")?;
-        for i in 0..c.rows() {
-            let times = RawTimes {
-                a_received: ar.get(i),
-                b_received: br.get(i),
-                a_end: ae.get(i),
-                b_end: be.get(i),
-            };
-            let mut it = Item {
-                dossier_id: id.text(i),
-                kind: Kind::parse(&kind.text(i))?,
-                source_a: sa.text(i),
-                source_b: sb.get(i),
-                a_received_at: times.a_received.and_then(common::local_rfc3339),
-                b_received_at: times.b_received.and_then(common::local_rfc3339),
-                a_received_count: an.get(i),
-                a_end_type: at.get(i),
-                b_end_type: bt.get(i),
-                a_ended_at: times.a_end.and_then(common::local_rfc3339),
-                b_ended_at: times.b_end.and_then(common::local_rfc3339),
-                end_diff_seconds: match (times.a_end, times.b_end) {
-                    (Some(x), Some(y)) => Some((y - x) / MICROS),
-                    _ => None,
-                },
-                detail: String::new(),
-            };
-            it.detail = detail(&it, &p.portal_source, p.tolerance_seconds, &times);
-            items.push(it);
-        }
+    for ((rank, dossier_id, source_a, source_b), bi, i) in rows {
+        let c = &cols[bi];
+        let times = RawTimes {
+            a_received: c.ar.get(i),
+            b_received: c.br.get(i),
+            a_end: c.ae.get(i),
+            b_end: c.be.get(i),
+        };
+        let mut it = Item {
+            dossier_id,
+            kind: Kind::ALL[rank as usize],
+            source_a,
+            source_b,
+            a_received_at: times.a_received.and_then(common::local_rfc3339),
+            b_received_at: times.b_received.and_then(common::local_rfc3339),
+            a_received_count: c.an.get(i),
+            a_end_type: c.at.get(i),
+            b_end_type: c.bt.get(i),
+            a_ended_at: times.a_end.and_then(common::local_rfc3339),
+            b_ended_at: times.b_end.and_then(common::local_rfc3339),
+            end_diff_seconds: match (times.a_end, times.b_end) {
+                (Some(x), Some(y)) => Some((y - x) / MICROS),
+                _ => None,
+            },
+            detail: String::new(),
+        };
+        it.detail = detail(&it, &p.portal_source, p.tolerance_seconds, &times);
+        items.push(it);
     }
     let next_cursor = if items.len() == p.limit {
         items.last().map(|it| {
@@ -546,49 +611,6 @@ async fn summarize(
         items,
         next_cursor,
     })
-}
-
-/// The page of items of `df`: of the asked kind, after the cursor, in order, `limit` of
-/// them.
-fn items_frame(
-    df: datafusion::prelude::DataFrame,
-    p: &Params,
-    cursor: Option<&Cursor>,
-) -> Result<datafusion::prelude::DataFrame, QueryError> {
-    let mut items_df = df.with_column("kind_rank", kind_rank_expr()?)?;
-
-    if let Some(k) = p.kind {
-        items_df = items_df.filter(col("kind").eq(lit(k.as_str())))?;
-    }
-    if let Some(c) = cursor {
-        // strictly after the cursor in the items' order (source_b: NULL first)
-        let sb = col("source_b");
-        let after_b = match &c.source_b {
-            None => sb.clone().is_not_null(),
-            Some(b) => sb.clone().gt(lit(b.clone())),
-        };
-        items_df = items_df.filter(
-            col("kind_rank")
-                .gt(lit(c.rank))
-                .or(col("kind_rank").eq(lit(c.rank)).and(
-                    col("dossier_id")
-                        .gt(lit(c.dossier_id.clone()))
-                        .or(col("dossier_id").eq(lit(c.dossier_id.clone())).and(
-                            col("source_a")
-                                .gt(lit(c.source_a.clone()))
-                                .or(col("source_a").eq(lit(c.source_a.clone())).and(after_b)),
-                        )),
-                )),
-        )?;
-    }
-    Ok(items_df
-        .sort(vec![
-            col("kind_rank").sort(true, false),
-            col("dossier_id").sort(true, false),
-            col("source_a").sort(true, false),
-            col("source_b").sort(true, true),
-        ])?
-        .limit(0, Some(p.limit))?)
 }
 
 /// Where a page of items ended: the last item's sort key, as text

@@ -223,6 +223,15 @@ async fn compare_recon(l: &common::Loaded) -> usize {
         l.wh.config.sync.portal_source.clone(),
         l.wh.config.sync.end_time_tolerance_seconds,
     );
+    // the server's unscoped session reads the kept discrepancies too (it once had only
+    // the per-source rows, and computed every discrepancy on every request)
+    let server =
+        giamsat_queries::scoped_session(&l.ctx, std::sync::Arc::new(l.wh.calendar.clone()), None)
+            .await
+            .expect("session");
+    assert!(server
+        .table_exist(giamsat_warehouse::discrepancy::DISCREPANCIES)
+        .expect("exist"));
     let mut items = 0;
     for (from, to) in windows {
         for kind in [None, Some(Kind::LostState), Some(Kind::Duplicate)] {
@@ -247,6 +256,16 @@ async fn compare_recon(l: &common::Loaded) -> usize {
                 .await
                 .expect("found");
                 let exact = recon::run_from_events(&l.ctx, &p).await.expect("events");
+                let served = recon::run(
+                    &server,
+                    &recon::Params {
+                        kept: Some(sync.clone()),
+                        ..p.clone()
+                    },
+                )
+                .await
+                .expect("served");
+                assert_eq!(served, exact, "server session: {p:?}");
                 assert_eq!(kept, exact, "{p:?}");
                 assert_eq!(found, exact, "kept discrepancies: {p:?}");
                 items += exact.items.len();

@@ -138,7 +138,12 @@ impl Warehouse {
         if parts.is_empty() {
             return Ok(table.and_then(|t| t.version()));
         }
-        let rows = self.rollup_rows(Some(parts)).await?;
+        let mut rows = self.rollup_rows(Some(parts)).await?;
+        if rows.is_empty() {
+            // every dossier of these partitions moved to others: the overwrite still
+            // runs, with no rows, so that the partitions' old rows are removed
+            rows.push(RecordBatch::new_empty(rollup_schema()));
+        }
         let v = self
             .commit(
                 DAILY_ROLLUP,
