@@ -5,6 +5,10 @@
 //! which the denominator of a criterion, its maximum points and its target come from the
 //! configuration (`config/index766.toml`, overridable by `<data>/index766.toml`). A criterion
 //! scores `min(max, max × rate / target)`; with nothing to count it scores its `empty` rule.
+//!
+//! The dossier counts of a whole scope (no grouping: the overview's index) are read from
+//! the daily rollup when the session has it (`rollup::index766_counts`); the SQL files stay
+//! their definition, and a property test holds both equal.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -460,7 +464,18 @@ pub fn dossier_flags(
         &filters,
     );
     params.push(ScalarValue::Utf8(Some(cfg.portal_source.clone())));
-    let fields = if cfg.certified_copy_fields.is_empty() {
+    let (code, name) = p.unit.dossier_columns();
+    let sql = with_period_dossiers(FLAGS_SQL)
+        .replace("{unit_code}", code)
+        .replace("{unit_name}", name)
+        .replace("{certified_fields}", &certified_fields(cfg));
+    (sql, params)
+}
+
+/// The certified-copy field codes as a quoted SQL list (validated codes), `NULL` when
+/// there are none.
+fn certified_fields(cfg: &Index766Config) -> String {
+    if cfg.certified_copy_fields.is_empty() {
         "NULL".to_string()
     } else {
         cfg.certified_copy_fields
@@ -468,13 +483,7 @@ pub fn dossier_flags(
             .map(|f| format!("'{f}'"))
             .collect::<Vec<_>>()
             .join(", ")
-    };
-    let (code, name) = p.unit.dossier_columns();
-    let sql = with_period_dossiers(FLAGS_SQL)
-        .replace("{unit_code}", code)
-        .replace("{unit_name}", name)
-        .replace("{certified_fields}", &fields);
-    (sql, params)
+    }
 }
 
 /// The dossier counts of [`FLAGS_SQL`]: each is the number of dossiers of the period
@@ -504,6 +513,41 @@ pub fn count_label(name: &str) -> Option<&'static str> {
     COUNTS.iter().find(|(n, _)| *n == name).map(|(_, l)| *l)
 }
 
+/// The dossier counts per unit (with the unit's name where the dossiers give one), and
+/// the parameters `$1`–`$10` they were computed with. For the whole scope ([`Unit::Total`])
+/// with `from_rollup` they come from the daily rollup where the session has its 766
+/// columns; otherwise, and always when `from_rollup` is false, from the dossier-level SQL
+/// (`sql/index766_dossiers.sql`), which is their definition.
+pub async fn dossier_counts(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    cfg: &Index766Config,
+    p: &Params,
+    from_rollup: bool,
+) -> Result<(Units, Vec<ScalarValue>), QueryError> {
+    let (with, params) = dossier_flags(cal, cfg, p);
+    let mut units: Units = BTreeMap::new();
+    if from_rollup && p.unit == Unit::Total && crate::rollup::has_index766(ctx).await {
+        let counts = crate::rollup::index766_counts(
+            ctx,
+            &params,
+            (p.period.from, p.period.to),
+            &cfg.certified_copy_fields,
+            &cfg.portal_source,
+        )
+        .await?;
+        units.insert("TOTAL".to_string(), (None, counts));
+        return Ok((units, params));
+    }
+    let sql = DOSSIERS_SQL.replace("{index766_flags}", &with);
+    let dossiers = ctx.sql(&sql).await?.with_param_values(params.clone())?;
+    read_counts(&dossiers.collect().await?, &mut units)?;
+    Ok((units, params))
+}
+
+/// Counts per unit code: the unit's name and each count by name.
+pub type Units = BTreeMap<String, (Option<String>, HashMap<String, i64>)>;
+
 /// Compute the index for the parameters: one [`Index`] per unit (exactly one, `TOTAL`,
 /// for [`Unit::Total`], even when there is no data), sorted by unit code.
 pub async fn run(
@@ -512,11 +556,28 @@ pub async fn run(
     cfg: &Index766Config,
     p: &Params,
 ) -> Result<Vec<Index>, QueryError> {
-    let (with, params) = dossier_flags(cal, cfg, p);
-    let sql = DOSSIERS_SQL.replace("{index766_flags}", &with);
-    let dossiers = ctx.sql(&sql).await?.with_param_values(params.clone())?;
-    let mut units: BTreeMap<String, (Option<String>, HashMap<String, i64>)> = BTreeMap::new();
-    read_counts(&dossiers.collect().await?, &mut units)?;
+    run_with(ctx, cal, cfg, p, true).await
+}
+
+/// [`run`] with the dossier counts from the dossier-level SQL only (the definition the
+/// rollup's answer is tested against).
+pub async fn run_dossiers(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    cfg: &Index766Config,
+    p: &Params,
+) -> Result<Vec<Index>, QueryError> {
+    run_with(ctx, cal, cfg, p, false).await
+}
+
+async fn run_with(
+    ctx: &SessionContext,
+    cal: &Calendar,
+    cfg: &Index766Config,
+    p: &Params,
+    from_rollup: bool,
+) -> Result<Vec<Index>, QueryError> {
+    let (mut units, params) = dossier_counts(ctx, cal, cfg, p, from_rollup).await?;
 
     let fb_sql = FEEDBACK_SQL.replace("{unit_code}", p.unit.feedback_column());
     let fb = ctx.sql(&fb_sql).await?.with_param_values(vec![

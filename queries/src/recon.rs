@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use datafusion::arrow::array::Array;
+use datafusion::arrow::array::{Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
@@ -382,9 +382,41 @@ async fn run_step1(ctx: &SessionContext, p: &Params, step1: &str) -> Result<Repo
 /// first). Cursors and pages follow it.
 type Key = (i64, String, String, Option<String>);
 
+/// A [`Key`] as borrowed text.
+type KeyRef<'a> = (i64, &'a str, &'a str, Option<&'a str>);
+
 /// `k` as borrowed text, to compare with a row's key without copying it.
-fn borrowed(k: &Key) -> (i64, &str, &str, Option<&str>) {
+fn borrowed(k: &Key) -> KeyRef<'_> {
     (k.0, k.1.as_str(), k.2.as_str(), k.3.as_deref())
+}
+
+/// The key columns of a batch of discrepancies.
+struct KeyCols {
+    ids: StringArray,
+    kinds: StringArray,
+    source_a: StringArray,
+    source_b: StringArray,
+}
+
+impl KeyCols {
+    fn of(batch: &RecordBatch) -> Result<KeyCols, QueryError> {
+        Ok(KeyCols {
+            ids: string_col(batch, "dossier_id")?,
+            kinds: string_col(batch, "kind")?,
+            source_a: string_col(batch, "source_a")?,
+            source_b: string_col(batch, "source_b")?,
+        })
+    }
+
+    /// Row `i`'s kind and key, borrowed from the batch.
+    fn key(&self, i: usize) -> Result<(Kind, KeyRef<'_>), QueryError> {
+        let kind = Kind::parse(self.kinds.value(i))?;
+        let b = (!self.source_b.is_null(i)).then(|| self.source_b.value(i));
+        Ok((
+            kind,
+            (kind.rank(), self.ids.value(i), self.source_a.value(i), b),
+        ))
+    }
 }
 
 /// Counts per pair and kind, totals and the page of items of the discrepancies `found`.
@@ -428,20 +460,13 @@ async fn summarize(
         .await?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
-        let (ids, kinds, sa, sb) = (
-            string_col(&batch, "dossier_id")?,
-            string_col(&batch, "kind")?,
-            string_col(&batch, "source_a")?,
-            string_col(&batch, "source_b")?,
-        );
+        let cols = KeyCols::of(&batch)?;
         // this batch's pair counts, keyed by borrowed text, merged below
         let mut batch_pairs: HashMap<(&str, Option<&str>, Kind), i64> = HashMap::new();
         for i in 0..batch.num_rows() {
-            let kind = Kind::parse(kinds.value(i))?;
-            let (id, a) = (ids.value(i), sa.value(i));
-            let b = (!sb.is_null(i)).then(|| sb.value(i));
+            let (kind, key) = cols.key(i)?;
+            let (rank, id, a, b) = key;
             *batch_pairs.entry((a, b, kind)).or_insert(0) += 1;
-            let rank = kind.rank();
             kind_rows[rank as usize] += 1;
             let bit = 1u8 << rank;
             match kinds_of.get_mut(id) {
@@ -453,7 +478,6 @@ async fn summarize(
             if p.kind.is_some_and(|k| k != kind) {
                 continue;
             }
-            let key = (rank, id, a, b);
             if after.as_ref().is_some_and(|c| key <= borrowed(c)) {
                 continue;
             }
@@ -514,19 +538,10 @@ async fn summarize(
     };
     let mut rows: Vec<(Key, usize, usize)> = Vec::new();
     for (bi, b) in items_b.iter().enumerate() {
-        let (ids, kinds, sa, sb) = (
-            string_col(b, "dossier_id")?,
-            string_col(b, "kind")?,
-            string_col(b, "source_a")?,
-            string_col(b, "source_b")?,
-        );
+        let cols = KeyCols::of(b)?;
         for i in 0..b.num_rows() {
-            let key: Key = (
-                Kind::parse(kinds.value(i))?.rank(),
-                ids.value(i).to_string(),
-                sa.value(i).to_string(),
-                (!sb.is_null(i)).then(|| sb.value(i).to_string()),
-            );
+            let (_, (rank, id, a, sb)) = cols.key(i)?;
+            let key: Key = (rank, id.to_string(), a.to_string(), sb.map(str::to_string));
             if page.contains(&key) {
                 rows.push((key, bi, i));
             }

@@ -45,16 +45,29 @@ fn day_number(d: NaiveDate) -> i32 {
     (d - epoch).num_days() as i32
 }
 
-/// The rollup rows a period ending before `$2` reads, under the filters `$3`–`$9`
-/// (province, commune, agency, field, procedure, level, non-territorial; NULL = any).
-const ROWS_OF: &str = "WHERE r.day_hi < $2
-    AND ($3 IS NULL OR r.province_code = $3)
-    AND ($4 IS NULL OR r.commune_code = $4)
-    AND ($5 IS NULL OR r.agency_code = $5)
-    AND ($6 IS NULL OR r.field_code = $6)
-    AND ($7 IS NULL OR r.procedure_code = $7)
-    AND ($8 IS NULL OR r.procedure_level = $8)
-    AND ($9 IS NULL OR r.non_territorial = $9)";
+/// The filters `$3`–`$9` of the dossier-level SQL (province, commune, agency, field,
+/// procedure, level, non-territorial; NULL = any) on the rows of `alias`.
+fn filters(alias: &str) -> String {
+    [
+        "province_code",
+        "commune_code",
+        "agency_code",
+        "field_code",
+        "procedure_code",
+        "procedure_level",
+        "non_territorial",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, c)| format!("(${n} IS NULL OR {alias}.{c} = ${n})", n = i + 3))
+    .collect::<Vec<_>>()
+    .join("\n    AND ")
+}
+
+/// The rollup rows (alias `r`) a period ending before `$2` reads, under the filters.
+fn rows_of() -> String {
+    format!("WHERE r.day_hi < $2\n    AND {}", filters("r"))
+}
 
 /// Whether a session answers Biểu 06 from the rollup (a session pinned to versions
 /// from before the rollup existed does not have it, and reads the dossiers).
@@ -86,7 +99,7 @@ fn sql(group_by: GroupBy) -> String {
         "WITH c AS (
             SELECT r.*, {names}
             FROM {DAILY_ROLLUP} r {join}
-            {ROWS_OF}
+            {rows_of}
         )
         SELECT
             {code} AS grp,
@@ -102,7 +115,8 @@ fn sql(group_by: GroupBy) -> String {
             SUM(c.open_delta) AS in_progress,
             SUM(c.overdue_delta) AS in_progress_overdue
         FROM c
-        GROUP BY {code}, {name}"
+        GROUP BY {code}, {name}",
+        rows_of = rows_of(),
     )
 }
 
@@ -147,9 +161,17 @@ impl Acc {
 /// The parameters of the rollup's statements: `$1` the first day of `p`, `$2` the day after
 /// `to`, then `p`'s territory and filters (`$3`–`$9`, as in the dossier-level SQL).
 fn rollup_params(cal: &giamsat_warehouse::Calendar, p: &Params, to: NaiveDate) -> Vec<ScalarValue> {
-    let mut params =
-        crate::bieu06::period_params(cal, p.from, to, &p.province, &p.commune, &p.filters);
-    params[0] = ScalarValue::Date32(Some(day_number(p.from)));
+    day_params(
+        crate::bieu06::period_params(cal, p.from, to, &p.province, &p.commune, &p.filters),
+        p.from,
+        to,
+    )
+}
+
+/// The dossier-level parameters `params` (instants `$1`, `$2`) with the period as day
+/// numbers instead: `$1` the first day, `$2` the day after `to`.
+fn day_params(mut params: Vec<ScalarValue>, from: NaiveDate, to: NaiveDate) -> Vec<ScalarValue> {
+    params[0] = ScalarValue::Date32(Some(day_number(from)));
     params[1] = ScalarValue::Date32(Some(day_number(to) + 1));
     params
 }
@@ -239,8 +261,9 @@ fn days_sql() -> String {
             SUM(r.open_delta) AS open_delta,
             SUM(r.overdue_delta) AS overdue_delta
         FROM {DAILY_ROLLUP} r
-        {ROWS_OF} AND $1 IS NOT NULL
-        GROUP BY r.day_lo, r.day_hi"
+        {rows_of} AND $1 IS NOT NULL
+        GROUP BY r.day_lo, r.day_hi",
+        rows_of = rows_of(),
     )
 }
 
@@ -309,4 +332,235 @@ pub async fn totals(
             acc.row("TOTAL".into(), "Tổng cộng".into())
         })
         .collect())
+}
+
+/// Whether the session's rollup carries the Decision 766 columns (a session pinned to a
+/// rollup written before them reads the dossiers instead).
+pub async fn has_index766(ctx: &SessionContext) -> bool {
+    if !available(ctx) {
+        return false;
+    }
+    match ctx.table_provider(DAILY_ROLLUP).await {
+        Ok(t) => t.schema().field_with_name("open_vneid_delta").is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The SQL of [`index766_counts`]: the period's sums per combination of the dimensions a
+/// count of the index distinguishes (procedure, its level, field, source systems), read
+/// in Rust with the catalog's fee flags. Parameters as [`sql`].
+fn index766_sql() -> String {
+    let flow = |c: &str| format!("SUM(CASE WHEN r.day_lo >= $1 THEN r.{c} ELSE 0 END) AS {c}");
+    let stock = |c: &str, open: &str| {
+        format!(
+            "SUM(CASE WHEN r.day_lo >= $1 THEN r.{c} ELSE 0 END) \
+             + SUM(CASE WHEN r.day_hi < $1 THEN r.{open} ELSE 0 END)"
+        )
+    };
+    // every count of the table but the stocks (`*_delta`)
+    let flows = giamsat_warehouse::rollup::COUNTS
+        .iter()
+        .chain(&giamsat_warehouse::rollup::INDEX766_COUNTS)
+        .filter(|c| !c.ends_with("_delta"))
+        .map(|c| flow(c))
+        .collect::<Vec<_>>()
+        .join(",\n            ");
+    format!(
+        "SELECT
+            r.procedure_code, r.procedure_level, r.field_code, r.sources,
+            {flows},
+            SUM(CASE WHEN r.day_hi < $1 THEN r.open_delta ELSE 0 END) AS carried_over,
+            SUM(r.open_delta) AS in_progress,
+            SUM(r.overdue_delta) AS in_progress_overdue,
+            {paid} AS paid_online_in_period,
+            {vneid} AS vneid_in_period
+        FROM {DAILY_ROLLUP} r
+        {rows_of}
+        GROUP BY r.procedure_code, r.procedure_level, r.field_code, r.sources",
+        paid = stock("received_paid_online", "open_paid_online_delta"),
+        vneid = stock("received_vneid", "open_vneid_delta"),
+        rows_of = rows_of(),
+    )
+}
+
+/// The catalog's fee flags per procedure code: has a fee; has a fee and its payment is
+/// integrated online (the catalog holds one row per code).
+const CATALOG_FEES_SQL: &str = "SELECT procedure_code,
+        COALESCE(has_fee, false) AS has_fee,
+        COALESCE(has_fee AND fee_online_integrated, false) AS fee_integrated
+    FROM procedures";
+
+/// The dossiers of the period with a citizen's feedback before its end: the few dossiers
+/// named by feedback events, looked up in the facts with the period's rule of
+/// `period_dossiers.sql` (parameters `$1`–`$9` as there).
+fn with_feedback_sql() -> String {
+    format!(
+        "WITH complained AS (
+            SELECT DISTINCT dossier_id
+            FROM events
+            WHERE type = 'feedback_received' AND dossier_id IS NOT NULL AND at < $2
+        )
+        SELECT COUNT(*) AS n
+        FROM dossier_facts f
+        JOIN complained x ON x.dossier_id = f.dossier_id
+        WHERE f.counted
+          AND f.received_at < $2
+          AND (f.ended_at IS NULL OR f.ended_at >= $1)
+          AND {}",
+        filters("f")
+    )
+}
+
+/// The Decision 766 dossier counts of the whole scope (the counts of
+/// `index766_dossiers.sql` for one TOTAL unit) from the rollup, the feedback events and
+/// the catalog. `params` are the dossier-level parameters `$1`–`$9` of
+/// `period_dossiers.sql`; `certified_fields` the certified-copy field codes and `portal`
+/// the portal's source code.
+pub async fn index766_counts(
+    ctx: &SessionContext,
+    params: &[ScalarValue],
+    (from, to): (NaiveDate, NaiveDate),
+    certified_fields: &[String],
+    portal: &str,
+) -> Result<std::collections::HashMap<String, i64>, QueryError> {
+    use std::collections::{BTreeSet, HashMap};
+    let params: Vec<ScalarValue> = params.iter().take(9).cloned().collect();
+    let feedback = ctx
+        .sql(&with_feedback_sql())
+        .await?
+        .with_param_values(params.clone())?
+        .collect();
+    let sums = ctx
+        .sql(&index766_sql())
+        .await?
+        .with_param_values(day_params(params, from, to))?
+        .collect();
+    let catalog = ctx.sql(CATALOG_FEES_SQL).await?.collect();
+    let (feedback, sums, catalog) = tokio::try_join!(feedback, sums, catalog)?;
+    // procedure code → (has a fee, fee paid online integrated)
+    let mut fees: HashMap<String, (bool, bool)> = HashMap::new();
+    for b in &catalog {
+        let c = Cols(b);
+        let (code, fee, integrated) = (
+            c.strings("procedure_code")?,
+            c.bools("has_fee")?,
+            c.bools("fee_integrated")?,
+        );
+        for i in 0..c.rows() {
+            if let Some(code) = code.get(i) {
+                fees.insert(code, (fee.get(i), integrated.get(i)));
+            }
+        }
+    }
+    let mut n: HashMap<String, i64> = HashMap::new();
+    let mut add = |k: &str, v: i64| *n.entry(k.to_string()).or_default() += v;
+    for b in &feedback {
+        let c = Cols(b);
+        let v = c.ints("n")?;
+        for i in 0..c.rows() {
+            add("dossiers_with_feedback", v.or_zero(i));
+        }
+    }
+    let mut procedures: [BTreeSet<String>; 4] = Default::default();
+    for b in &sums {
+        let c = Cols(b);
+        let (code, level, field, sources) = (
+            c.strings("procedure_code")?,
+            c.strings("procedure_level")?,
+            c.strings("field_code")?,
+            c.strings("sources")?,
+        );
+        let int = |name: &str| c.ints(name);
+        let (rec_on, rec_off, carried, ended, early, on_day, late) = (
+            int("received_online")?,
+            int("received_offline")?,
+            int("carried_over")?,
+            int("ended")?,
+            int("ended_early")?,
+            int("ended_on_day")?,
+            int("ended_late")?,
+        );
+        let (in_progress, overdue, paid, digitized, reused, vneid, result_digitized) = (
+            int("in_progress")?,
+            int("in_progress_overdue")?,
+            int("received_paid_online")?,
+            int("received_digitized")?,
+            int("received_data_reused")?,
+            int("received_vneid")?,
+            int("ended_result_digitized")?,
+        );
+        let (paid_in, vneid_in) = (int("paid_online_in_period")?, int("vneid_in_period")?);
+        for i in 0..c.rows() {
+            let code = code.get(i);
+            let online = level
+                .get(i)
+                .is_some_and(|l| l == "full_online" || l == "partial_online");
+            let certified = field.get(i).is_some_and(|f| certified_fields.contains(&f));
+            let synced = sources.text(i).split(',').any(|s| s == portal);
+            let (fee, integrated) = code
+                .as_ref()
+                .and_then(|c| fees.get(c))
+                .copied()
+                .unwrap_or_default();
+            let received = rec_on.or_zero(i) + rec_off.or_zero(i);
+            let dossiers = received + carried.or_zero(i);
+            let open = in_progress.or_zero(i);
+            let late_open = overdue.or_zero(i);
+            add("dossiers", dossiers);
+            add(
+                "dossiers_on_time",
+                early.or_zero(i) + on_day.or_zero(i) + open - late_open,
+            );
+            add("dossiers_late", late.or_zero(i) + late_open);
+            add("dossiers_synced", if synced { dossiers } else { 0 });
+            add("received", received);
+            let on = |v: i64| if online { v } else { 0 };
+            add("received_online_capable", on(received));
+            add("received_online_capable_online", on(rec_on.or_zero(i)));
+            let with_fee = |v: i64| if fee { v } else { 0 };
+            add("received_with_fee", with_fee(received));
+            add("received_with_fee_paid_online", with_fee(paid.or_zero(i)));
+            add("received_digitized", digitized.or_zero(i));
+            add("received_data_reused", reused.or_zero(i));
+            add("received_vneid", vneid.or_zero(i));
+            add("ended", ended.or_zero(i));
+            add("ended_result_digitized", result_digitized.or_zero(i));
+            let cert = |v: i64| if certified { v } else { 0 };
+            add("ended_certified", cert(ended.or_zero(i)));
+            add(
+                "ended_certified_digitized",
+                cert(result_digitized.or_zero(i)),
+            );
+            // a procedure counts when one of its dossiers is in the count (a group's
+            // sums are numbers of dossiers, never negative)
+            let Some(code) = code else { continue };
+            let has = [
+                dossiers > 0,
+                online && rec_on.or_zero(i) > 0,
+                integrated && paid_in.or_zero(i) > 0,
+                vneid_in.or_zero(i) > 0,
+            ];
+            for (set, yes) in procedures.iter_mut().zip(has) {
+                if yes {
+                    set.insert(code.clone());
+                }
+            }
+        }
+    }
+    let get = |n: &HashMap<String, i64>, k: &str| n.get(k).copied().unwrap_or(0);
+    let satisfaction =
+        (get(&n, "dossiers") - get(&n, "dossiers_late") - get(&n, "dossiers_with_feedback")).max(0);
+    n.insert("dossiers_satisfaction".into(), satisfaction);
+    for (name, set) in [
+        "procedures_with_dossiers",
+        "online_procedures_with_online_dossiers",
+        "fee_procedures_paid_online",
+        "procedures_with_vneid_dossiers",
+    ]
+    .into_iter()
+    .zip(procedures)
+    {
+        n.insert(name.into(), set.len() as i64);
+    }
+    Ok(n)
 }

@@ -45,7 +45,8 @@ use crate::store::{
 use crate::WarehouseError;
 
 /// Version of the derived tables' layout; a stamp of another layout means "rebuild".
-const LAYOUT: u32 = 3;
+/// 4: the rollup carries the Decision 766 flows and flagged stocks.
+const LAYOUT: u32 = 4;
 
 /// A catch-up that would re-derive more than this share of the events rebuilds instead.
 const CATCH_UP_MAX_SHARE: f64 = 0.25;

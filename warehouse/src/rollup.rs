@@ -43,7 +43,7 @@ pub const DIMS: [&str; 12] = [
     "sources",
 ];
 
-/// The count columns, in table order.
+/// The Biểu 06 count columns (flows and stocks), in table order.
 pub const COUNTS: [&str; 8] = [
     "received_online",
     "received_offline",
@@ -53,6 +53,18 @@ pub const COUNTS: [&str; 8] = [
     "ended_late",
     "open_delta",
     "overdue_delta",
+];
+
+/// The count columns the Decision 766 counts add after [`COUNTS`]: flags as flows, and
+/// two flagged stocks.
+pub const INDEX766_COUNTS: [&str; 7] = [
+    "received_paid_online",
+    "received_digitized",
+    "received_data_reused",
+    "received_vneid",
+    "ended_result_digitized",
+    "open_paid_online_delta",
+    "open_vneid_delta",
 ];
 
 /// Partitions aggregated per query of a full rebuild (bounds its memory).
@@ -70,8 +82,8 @@ pub fn rollup_schema() -> SchemaRef {
         .collect();
     fields.push(Field::new("day_lo", DataType::Date32, false));
     fields.push(Field::new("day_hi", DataType::Date32, false));
-    for c in COUNTS {
-        fields.push(Field::new(c, DataType::Int32, false));
+    for c in COUNTS.iter().chain(&INDEX766_COUNTS) {
+        fields.push(Field::new(*c, DataType::Int32, false));
     }
     fields.push(Field::new(
         "last_event_at",
@@ -87,7 +99,9 @@ pub fn rollup_schema() -> SchemaRef {
 
 impl Warehouse {
     /// The rollup rows of the partitions `parts` (all partitions when `None`), computed
-    /// from the current `dossier_facts` and `dossier_states`.
+    /// from the current `dossier_facts` and `dossier_states`. Never an empty list: with
+    /// no rows it is one empty batch, because a write of the rows (an overwrite of
+    /// partitions left with no dossier included) needs at least one batch.
     async fn rollup_rows(
         &self,
         parts: Option<&BTreeSet<String>>,
@@ -96,7 +110,7 @@ impl Warehouse {
         let schema = rollup_schema();
         for (name, alias) in [(DOSSIER_FACTS, "f_src"), (DOSSIER_STATES, "s_src")] {
             let Some(t) = self.open_table(name).await? else {
-                return Ok(Vec::new());
+                return Ok(vec![RecordBatch::new_empty(schema)]);
             };
             t.update_datafusion_session(&ctx.state())?;
             let src = format!("{alias}_table");
@@ -118,11 +132,16 @@ impl Warehouse {
             .with_param_values(vec![ScalarValue::Int64(Some(
                 self.calendar.offset_micros(),
             ))])?;
-        df.collect()
+        let rows = df
+            .collect()
             .await?
             .iter()
             .map(|b| crate::derived::conform(b, &schema))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        if rows.is_empty() {
+            return Ok(vec![RecordBatch::new_empty(schema)]);
+        }
+        Ok(rows)
     }
 
     /// Rewrite the rollup partitions `parts` from the current derived tables. Returns the
@@ -138,12 +157,9 @@ impl Warehouse {
         if parts.is_empty() {
             return Ok(table.and_then(|t| t.version()));
         }
-        let mut rows = self.rollup_rows(Some(parts)).await?;
-        if rows.is_empty() {
-            // every dossier of these partitions moved to others: the overwrite still
-            // runs, with no rows, so that the partitions' old rows are removed
-            rows.push(RecordBatch::new_empty(rollup_schema()));
-        }
+        // when every dossier of these partitions moved to others, the overwrite still
+        // runs (with one empty batch), so that the partitions' old rows are removed
+        let rows = self.rollup_rows(Some(parts)).await?;
         let v = self
             .commit(
                 DAILY_ROLLUP,
@@ -178,11 +194,6 @@ impl Warehouse {
         }
         for (i, chunk) in chunks.iter().enumerate() {
             let rows = self.rollup_rows(Some(chunk)).await?;
-            let rows = if rows.is_empty() {
-                vec![RecordBatch::new_empty(rollup_schema())]
-            } else {
-                rows
-            };
             version = Some(self.write_rebuild_step(rows, i == 0).await?);
         }
         tracing::info!(partitions = parts.len(), "daily rollup rebuilt");

@@ -571,6 +571,13 @@ impl Warehouse {
         batches: Vec<RecordBatch>,
         how: Commit<'_>,
     ) -> Result<u64, WarehouseError> {
+        if batches.is_empty() {
+            // deltalake refuses a write with no input, with an error that names neither
+            // the table nor the cause
+            return Err(WarehouseError::Data(format!(
+                "commit of {name} without any batch (a write needs at least one, possibly empty, batch)"
+            )));
+        }
         let dir = self.table_path(name);
         // one writer of the table at a time, across processes: the files that appear
         // during this commit are this commit's, so a failed commit can remove them
