@@ -401,10 +401,7 @@ pub fn score(cfg: &Index766Config, counts: &HashMap<String, i64>) -> (f64, Vec<G
 }
 
 /// All Int64-castable columns of `batches` by unit (column `unit`); names from `unit_name`.
-fn read_counts(
-    batches: &[RecordBatch],
-    into: &mut BTreeMap<String, (Option<String>, HashMap<String, i64>)>,
-) -> Result<(), QueryError> {
+fn read_counts(batches: &[RecordBatch], into: &mut Units) -> Result<(), QueryError> {
     for b in batches {
         let units = b
             .column_by_name("unit")

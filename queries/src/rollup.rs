@@ -351,11 +351,9 @@ pub async fn has_index766(ctx: &SessionContext) -> bool {
 /// in Rust with the catalog's fee flags. Parameters as [`sql`].
 fn index766_sql() -> String {
     let flow = |c: &str| format!("SUM(CASE WHEN r.day_lo >= $1 THEN r.{c} ELSE 0 END) AS {c}");
-    let stock = |c: &str, open: &str| {
-        format!(
-            "SUM(CASE WHEN r.day_lo >= $1 THEN r.{c} ELSE 0 END) \
-             + SUM(CASE WHEN r.day_hi < $1 THEN r.{open} ELSE 0 END)"
-        )
+    // a stock at the period start: what was carried over into it
+    let carried = |open: &str, name: &str| {
+        format!("SUM(CASE WHEN r.day_hi < $1 THEN r.{open} ELSE 0 END) AS {name}")
     };
     // every count of the table but the stocks (`*_delta`)
     let flows = giamsat_warehouse::rollup::COUNTS
@@ -369,16 +367,17 @@ fn index766_sql() -> String {
         "SELECT
             r.procedure_code, r.procedure_level, r.field_code, r.sources,
             {flows},
-            SUM(CASE WHEN r.day_hi < $1 THEN r.open_delta ELSE 0 END) AS carried_over,
+            {carried_over},
+            {carried_paid_online},
+            {carried_vneid},
             SUM(r.open_delta) AS in_progress,
-            SUM(r.overdue_delta) AS in_progress_overdue,
-            {paid} AS paid_online_in_period,
-            {vneid} AS vneid_in_period
+            SUM(r.overdue_delta) AS in_progress_overdue
         FROM {DAILY_ROLLUP} r
         {rows_of}
         GROUP BY r.procedure_code, r.procedure_level, r.field_code, r.sources",
-        paid = stock("received_paid_online", "open_paid_online_delta"),
-        vneid = stock("received_vneid", "open_vneid_delta"),
+        carried_over = carried("open_delta", "carried_over"),
+        carried_paid_online = carried("open_paid_online_delta", "carried_paid_online"),
+        carried_vneid = carried("open_vneid_delta", "carried_vneid"),
         rows_of = rows_of(),
     )
 }
@@ -489,7 +488,7 @@ pub async fn index766_counts(
             int("received_vneid")?,
             int("ended_result_digitized")?,
         );
-        let (paid_in, vneid_in) = (int("paid_online_in_period")?, int("vneid_in_period")?);
+        let (carried_paid, carried_vneid) = (int("carried_paid_online")?, int("carried_vneid")?);
         for i in 0..c.rows() {
             let code = code.get(i);
             let online = level
@@ -534,11 +533,15 @@ pub async fn index766_counts(
             // a procedure counts when one of its dossiers is in the count (a group's
             // sums are numbers of dossiers, never negative)
             let Some(code) = code else { continue };
+            // dossiers of the period paid online / through VNeID: received in it or
+            // carried over into it
+            let paid_in = paid.or_zero(i) + carried_paid.or_zero(i);
+            let vneid_in = vneid.or_zero(i) + carried_vneid.or_zero(i);
             let has = [
                 dossiers > 0,
                 online && rec_on.or_zero(i) > 0,
-                integrated && paid_in.or_zero(i) > 0,
-                vneid_in.or_zero(i) > 0,
+                integrated && paid_in > 0,
+                vneid_in > 0,
             ];
             for (set, yes) in procedures.iter_mut().zip(has) {
                 if yes {
