@@ -32,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use giamsat_warehouse::refdata;
 
-/// A role (CONTRACT §5).
+/// A role (docs/contract.md §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -83,6 +83,7 @@ impl Scope {
 
 /// One stored token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TokenEntry {
     /// Hex SHA-256 of the token.
     pub hash: String,
@@ -174,6 +175,7 @@ pub enum AuthError {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct TokenFile {
     #[serde(default, rename = "token")]
     tokens: Vec<TokenEntry>,
@@ -198,7 +200,7 @@ pub fn tokens_path(data: &Path) -> PathBuf {
 
 /// Parse `[[token]]` tables from TOML text.
 pub fn parse_tokens(text: &str) -> Result<Vec<TokenEntry>, AuthError> {
-    let f: TokenFile = toml::from_str(text)
+    let f: TokenFile = giamsat_warehouse::config::parse_toml("tokens.toml", text)
         .map_err(|e| AuthError::Invalid(format!("tệp mã truy cập sai: {e}")))?;
     Ok(f.tokens)
 }

@@ -31,6 +31,7 @@ use croner::Cron;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::execution::runtime_env::RuntimeEnv;
 use futures::StreamExt;
+use giamsat_warehouse::ErrorKind;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -64,6 +65,22 @@ pub enum ExportError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     #[error("json: {0}")]
     Json(#[from] serde_json::Error),
+}
+
+impl ExportError {
+    /// Whose fault it is ([`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ExportError::Config(_) => ErrorKind::Config,
+            ExportError::BadInput(_) => ErrorKind::BadInput,
+            ExportError::NotFound(_) => ErrorKind::NotFound,
+            ExportError::Query(q) => q.kind(),
+            ExportError::Warehouse(w) => w.kind(),
+            ExportError::Store(_) | ExportError::Arrow(_) | ExportError::Json(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
 }
 
 /// `[exports]`: how the scheduler behaves.
@@ -206,7 +223,8 @@ impl ExportsConfig {
 
     /// Parse and check.
     pub fn from_toml(text: &str) -> Result<ExportsConfig, ExportError> {
-        let f: FileShape = toml::from_str(text).map_err(|e| ExportError::Config(e.to_string()))?;
+        let f: FileShape = giamsat_warehouse::config::parse_toml("config.toml", text)
+            .map_err(|e| ExportError::Config(e.to_string()))?;
         let cfg = ExportsConfig {
             settings: f.exports,
             jobs: f.jobs,
@@ -685,7 +703,8 @@ impl Exporter {
     /// Every recorded run, oldest first.
     pub async fn history(&self) -> Result<Vec<ExportRun>, ExportError> {
         let batches = self.wh.read(EXPORT_RUNS, "*").await?;
-        let (_, body) = crate::encode(&batches, "json").map_err(ExportError::BadInput)?;
+        let (_, body) = crate::sql::encode(&batches, "json")
+            .map_err(|e| ExportError::Query(QueryError::Internal(e)))?;
         let mut runs: Vec<ExportRun> = serde_json::from_slice(&body)?;
         runs.sort_by(|a, b| (a.finished_at, &a.run_id).cmp(&(b.finished_at, &b.run_id)));
         Ok(runs)
@@ -1146,7 +1165,7 @@ impl Exporter {
             let mut running = self
                 .running
                 .lock()
-                .map_err(|_| ExportError::BadInput("lock".into()))?;
+                .map_err(|_| ExportError::Query(QueryError::Internal("lock poisoned".into())))?;
             if !running.insert(job.name.clone()) {
                 return Ok(Vec::new());
             }

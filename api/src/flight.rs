@@ -57,7 +57,7 @@ use giamsat_queries::guard;
 use giamsat_queries::QueryError;
 
 use crate::auth::{Principal, Role};
-use crate::AppState;
+use crate::state::AppState;
 
 /// `[flight]` of the server configuration.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -120,7 +120,7 @@ type Reply<T> = Result<Response<T>, Status>;
 type DoGetStream = <FlightSql as FlightService>::DoGetStream;
 
 /// A giamsat error reply as a gRPC status.
-fn status(e: crate::ApiError) -> Status {
+fn status(e: crate::error::ApiError) -> Status {
     let msg = e.1;
     match e.0.as_u16() {
         400 | 413 | 422 => Status::invalid_argument(msg),
@@ -334,7 +334,7 @@ impl FlightSql {
                 )));
             }
         }
-        let p = match crate::principal_of(state, token) {
+        let p = match crate::caller::principal_of(state, token) {
             Ok(p) => p,
             Err(e) => {
                 if let Some(addr) = addr {
@@ -359,10 +359,10 @@ impl FlightSql {
     }
 
     fn query_error(&self, p: &Principal, e: QueryError) -> Status {
-        status(crate::sql_error(
+        status(crate::sql::sql_error(
             &self.state,
             e,
-            crate::restricted(p),
+            crate::caller::restricted(p),
             &request_id(),
         ))
     }
@@ -408,7 +408,7 @@ impl FlightSql {
         let ctx = self.session(&p).await?;
         let params = handle.values()?;
         let max_rows = state.sql.max_rows;
-        let restricted = crate::restricted(&p);
+        let restricted = crate::caller::restricted(&p);
         let request = guard::Request {
             sql: handle.sql,
             limits: state.sql.limits.clone(),

@@ -59,7 +59,7 @@ use giamsat_queries::guard;
 use giamsat_queries::QueryError;
 
 use crate::auth::{Principal, Role};
-use crate::AppState;
+use crate::state::AppState;
 
 /// `[pg]` of the server configuration.
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
@@ -97,8 +97,8 @@ fn pg_error(code: &str, msg: impl Into<String>) -> PgWireError {
 
 /// A giamsat error as the SQLSTATE a PostgreSQL client expects.
 fn from_query(state: &AppState, e: QueryError, p: &Principal) -> PgWireError {
-    let restricted = crate::restricted(p);
-    let api = crate::sql_error(state, e, restricted, "pg");
+    let restricted = crate::caller::restricted(p);
+    let api = crate::sql::sql_error(state, e, restricted, "pg");
     let code = match api.0.as_u16() {
         408 => "57014",
         429 | 503 => "53000",
@@ -358,7 +358,7 @@ impl StartupHandler for TokenStartup {
                         format!("quá nhiều lần đăng nhập sai; thử lại sau {wait} giây"),
                     ));
                 }
-                let p = match crate::principal_of(&self.state, &pwd.password) {
+                let p = match crate::caller::principal_of(&self.state, &pwd.password) {
                     Ok(p) => p,
                     Err(e) => {
                         self.state.failed_logins.failed(addr);
@@ -550,7 +550,7 @@ impl Guarded {
                 "máy chủ đang bận hoặc mã truy cập này có quá nhiều truy vấn; thử lại sau",
             )
         })?;
-        let explain = if crate::restricted(&p) {
+        let explain = if crate::caller::restricted(&p) {
             guard::Explain::PlanOnly
         } else {
             guard::Explain::Any

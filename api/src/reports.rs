@@ -95,7 +95,7 @@ fn opt(s: &Option<String>) -> Option<String> {
 }
 
 fn json<T: Serialize>(v: &T) -> Result<Rendered, QueryError> {
-    let body = serde_json::to_vec(v).map_err(|e| QueryError::BadInput(e.to_string()))?;
+    let body = serde_json::to_vec(v).map_err(|e| QueryError::Internal(e.to_string()))?;
     Ok(Rendered {
         content_type: JSON,
         body,
@@ -157,7 +157,7 @@ pub struct Index766Query {
     pub group_by: Option<String>,
     /// `json` (default), `csv`, `xlsx`, or the summary in the official form: `form-xlsx`,
     /// `pdf`.
-    #[param(value_type = Option<crate::ReportFormat>)]
+    #[param(value_type = Option<crate::openapi::ReportFormat>)]
     pub format: Option<String>,
 }
 
@@ -207,7 +207,7 @@ pub async fn index766(
         "xlsx" => Ok(Rendered {
             content_type: XLSX,
             body: crate::xlsx::index766(&indices, &period, env.created_at)
-                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+                .map_err(|e| QueryError::Internal(e.to_string()))?,
             filename: Some(format!(
                 "chi_so_766_{}.xlsx",
                 period.label.replace("..", "_")
@@ -278,7 +278,7 @@ pub async fn on_time(
         "xlsx" => Ok(Rendered {
             content_type: XLSX,
             body: crate::xlsx::on_time(&report, env.created_at)
-                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+                .map_err(|e| QueryError::Internal(e.to_string()))?,
             filename: Some(format!(
                 "dung_han_{}.xlsx",
                 report.period.label.replace("..", "_")
@@ -550,11 +550,11 @@ fn csv_of<T: Serialize>(items: &[T]) -> Result<Rendered, QueryError> {
     let mut w = csv::Writer::from_writer(Vec::new());
     for i in items {
         w.serialize(i)
-            .map_err(|e| QueryError::BadInput(e.to_string()))?;
+            .map_err(|e| QueryError::Internal(e.to_string()))?;
     }
     let body = w
         .into_inner()
-        .map_err(|e| QueryError::BadInput(e.to_string()))?;
+        .map_err(|e| QueryError::Internal(e.to_string()))?;
     Ok(Rendered {
         content_type: CSV,
         body,
@@ -828,10 +828,10 @@ pub struct Bieu06Query {
     #[param(pattern = "^[0-9]{5}$", example = "11311")]
     pub commune: Option<String>,
     /// Grouping of the rows (default `field`).
-    #[param(value_type = Option<crate::GroupByParam>)]
+    #[param(value_type = Option<crate::openapi::GroupByParam>)]
     pub group_by: Option<String>,
     /// Output format (default `json`).
-    #[param(value_type = Option<crate::ReportFormat>)]
+    #[param(value_type = Option<crate::openapi::ReportFormat>)]
     pub format: Option<String>,
     /// Agency code filter (drill-down).
     pub agency: Option<String>,
@@ -872,7 +872,7 @@ pub fn bieu06_params(q: &Bieu06Query) -> Result<bieu06::Params, QueryError> {
     )
 }
 
-/// Biểu 06: validate, run, render (JSON rows, CSV of CONTRACT §4, or XLSX).
+/// Biểu 06: validate, run, render (JSON rows, CSV of docs/contract.md §4, or XLSX).
 pub async fn bieu06(
     ctx: &SessionContext,
     env: &ReportEnv,
@@ -890,7 +890,7 @@ pub async fn bieu06(
         "xlsx" => Ok(Rendered {
             content_type: XLSX,
             body: crate::xlsx::bieu06(&rows, &params, env.created_at)
-                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+                .map_err(|e| QueryError::Internal(e.to_string()))?,
             filename: Some(format!("bieu06_{}_{}.xlsx", params.from, params.to)),
         }),
         "form-xlsx" | "pdf" => form_rendered(
@@ -916,12 +916,13 @@ pub async fn saved_sql(
         return Ok(Rendered {
             content_type: XLSX,
             body: crate::xlsx::batches(&batches, env.created_at)
-                .map_err(|e| QueryError::BadInput(e.to_string()))?,
+                .map_err(|e| QueryError::Internal(e.to_string()))?,
             filename: Some("truy_van.xlsx".into()),
         });
     }
     // JSON and CSV exactly as `POST /api/v1/sql` writes them
-    let (content_type, body) = crate::encode(&batches, &format).map_err(QueryError::BadInput)?;
+    let (content_type, body) =
+        crate::sql::encode(&batches, &format).map_err(QueryError::Internal)?;
     Ok(Rendered {
         content_type,
         body,
@@ -953,7 +954,7 @@ pub struct Bieu06DossiersQuery {
     #[param(pattern = "^[0-9]{5}$", example = "11311")]
     pub commune: Option<String>,
     /// Grouping of the report's rows (default `field`).
-    #[param(value_type = Option<crate::GroupByParam>)]
+    #[param(value_type = Option<crate::openapi::GroupByParam>)]
     pub group_by: Option<String>,
     /// The row: its `group` code; absent or `TOTAL` = the TOTAL row; empty = the row of
     /// dossiers without a value ("Không xác định").
@@ -1264,3 +1265,56 @@ pub async fn dossier_json(
 ) -> Result<Rendered, QueryError> {
     json(&dossier(ctx, env, id, as_of).await?)
 }
+
+/// One report as both doors run it (`GET /api/v1/…` and `giamsat report …`): its query
+/// is checked before any work (a 400 / exit 2 that touches no data), then computed and
+/// rendered on a session. Adding a report is its query, its SQL, one `report!` line here
+/// and one registration in the router.
+pub trait Report: Send + 'static {
+    /// Check the parameters.
+    fn check(&self, env: &ReportEnv) -> Result<(), QueryError>;
+    /// Compute and render the report on `ctx`.
+    fn render(
+        &self,
+        ctx: &SessionContext,
+        env: &ReportEnv,
+    ) -> impl std::future::Future<Output = Result<Rendered, QueryError>> + Send;
+}
+
+/// `impl Report for QUERY`: its check (`fn(&ReportEnv, &QUERY)`, any checked value
+/// dropped) and its renderer.
+macro_rules! report {
+    ($q:ty, $check:expr, $render:path) => {
+        impl Report for $q {
+            fn check(&self, env: &ReportEnv) -> Result<(), QueryError> {
+                $check(env, self).map(|_| ())
+            }
+            fn render(
+                &self,
+                ctx: &SessionContext,
+                env: &ReportEnv,
+            ) -> impl std::future::Future<Output = Result<Rendered, QueryError>> + Send {
+                $render(ctx, env, self)
+            }
+        }
+    };
+}
+
+report!(Bieu06Query, |_, q| bieu06_params(q), bieu06);
+report!(
+    Bieu06DossiersQuery,
+    |_, q| bieu06_dossiers_params(q),
+    bieu06_dossiers
+);
+report!(
+    Index766DossiersQuery,
+    index766_dossiers_params,
+    index766_dossiers
+);
+report!(Index766Query, index766_params, index766);
+report!(OnTimeQuery, on_time_params, on_time);
+report!(OverviewQuery, overview_params, overview_json);
+report!(AlertsQuery, alerts_params, alerts);
+report!(ReconQuery, recon_params, reconciliation);
+report!(SourcesQuery, sources_params, sources);
+report!(QualityQuery, quality_params, quality);

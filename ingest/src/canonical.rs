@@ -1,4 +1,4 @@
-//! Canonical NDJSON events (CONTRACT §1): parse, validate, derive missing event ids.
+//! Canonical NDJSON events (docs/contract.md §1): parse, validate, derive missing event ids.
 
 use chrono::{DateTime, NaiveDateTime, TimeZone};
 use chrono_tz::Asia::Ho_Chi_Minh;
@@ -39,7 +39,7 @@ pub fn parse_instant(s: &str) -> Result<i64, String> {
     Err(format!("thời điểm không đúng RFC 3339: {s:?}"))
 }
 
-/// `[a-z0-9-]{1,64}` (CONTRACT §1).
+/// `[a-z0-9-]{1,64}` (docs/contract.md §1).
 pub fn valid_source(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64

@@ -1,5 +1,5 @@
 //! Exported sheets (CSV, or XLSX/XLS/ODS through [`crate::sheet`]) read with a TOML
-//! mapping profile (CONTRACT §1 "csv"), in two shapes:
+//! mapping profile (docs/contract.md §1 "csv"), in two shapes:
 //!
 //! - **long**: one row per status change; a column maps to `type` (values through
 //!   `[status]`) and a column to `at`.
@@ -258,17 +258,8 @@ impl Profile {
 
     /// Parse and check profile text; an error names the TOML line it is about.
     pub fn parse(text: &str) -> Result<Profile, String> {
-        let p: Profile = toml::from_str(text).map_err(|e| {
-            let msg = e.to_string().replace('\n', " ");
-            match e.span() {
-                Some(span) => {
-                    let before = text.get(..span.start).unwrap_or(text);
-                    let line = before.matches('\n').count() + 1;
-                    format!("dòng {line}: {msg}")
-                }
-                None => msg,
-            }
-        })?;
+        let p: Profile = toml::from_str(text)
+            .map_err(|e| giamsat_warehouse::config::toml_line_error(text, &e))?;
         let err = |key: &str, msg: String| at_line(text, key, msg);
         if p.delimiter.len() != 1 {
             return Err(err(

@@ -1,5 +1,5 @@
-//! The national portal's dossier sync records (CONTRACT §1 "dvcqg", `shared/dvcqg/FIELDS.md`)
-//! turned into canonical events.
+//! The national portal's dossier sync records (docs/contract.md §1 "dvcqg", with the
+//! table of the fields read) turned into canonical events.
 //!
 //! Accepted shapes: one JSON value per line, or the whole input as one JSON value; a
 //! value is a record, an array of records, or an envelope `{"service": "DongBoHoSoMC" |
@@ -17,9 +17,9 @@
 //!   `NgayHenTra` as `due_at`, with a content-derived id: a resend adds it only when
 //!   something in it changed (a new status, a moved due date, a payment).
 //!
-//! Status codes are mapped as DOMAIN.md's table says, literally: a sender that reports
-//! "Hoàn thành bổ sung" with code 5 produces a second `supplement_requested` (a
-//! data-quality pattern to spot, not to correct silently).
+//! Status codes are mapped as the table of docs/domain.md "Dossier life cycle" says,
+//! literally: a sender that reports "Hoàn thành bổ sung" with code 5 produces a second
+//! `supplement_requested` (a data-quality pattern to spot, not to correct silently).
 
 use chrono::{NaiveDateTime, TimeZone};
 use chrono_tz::Asia::Ho_Chi_Minh;
@@ -31,7 +31,7 @@ use giamsat_warehouse::store::QuarantineRow;
 
 use crate::{lines, Input};
 
-/// Status code → canonical event type (DOMAIN.md "Dossier life cycle").
+/// Status code → canonical event type (docs/domain.md "Dossier life cycle").
 pub fn status_type(code: u32) -> Option<EventType> {
     Some(match code {
         1 => EventType::Submitted,

@@ -1,6 +1,6 @@
 //! Realistic synthetic data for one province: a procedure catalog and canonical events.
 //!
-//! Shapes follow the field reports (DOMAIN.md, seeds): certification and civil status
+//! Shapes follow the field reports (digested in docs/domain.md): certification and civil status
 //! dominate, > 90 % of commune dossiers are online, a few % are late, some need a
 //! supplement, a few are withdrawn, stopped or rejected, some sources report no due time,
 //! several source systems (provincial one-stop, ministry systems from 1/7/2026, the

@@ -32,6 +32,18 @@ pub enum IngestError {
     Warehouse(#[from] WarehouseError),
 }
 
+impl IngestError {
+    /// Whose fault it is ([`ErrorKind`](giamsat_warehouse::ErrorKind)).
+    pub fn kind(&self) -> giamsat_warehouse::ErrorKind {
+        match self {
+            IngestError::Read { .. } | IngestError::Input(_) => {
+                giamsat_warehouse::ErrorKind::BadInput
+            }
+            IngestError::Warehouse(w) => w.kind(),
+        }
+    }
+}
+
 /// Input formats.
 #[derive(Debug, Clone)]
 pub enum Format {
@@ -53,9 +65,30 @@ impl Format {
             _ => None,
         }
     }
+
+    /// Parse whole inputs held in memory into events and refused records: the one
+    /// reading of a format for pushes (`POST /api/v1/events`) and quarantine replays
+    /// (files stream through [`stream`] instead). `source` is the default source of
+    /// records that carry none (the portal's records default to `dvcqg`).
+    pub fn parse_events(
+        &self,
+        inputs: &[Input],
+        source: Option<&str>,
+    ) -> Result<(Vec<Event>, Vec<QuarantineRow>), IngestError> {
+        Ok(match self {
+            Format::Canonical => parse_canonical(inputs, source),
+            Format::Dvcqg => dvcqg::parse(inputs, source.unwrap_or("dvcqg")),
+            Format::Csv(p) => csvprofile::parse(inputs, p, source)?,
+            Format::Procedures => {
+                return Err(IngestError::Input(
+                    "định dạng procedures là danh mục thủ tục, không phải sự kiện".into(),
+                ))
+            }
+        })
+    }
 }
 
-/// What one ingest did (CONTRACT §3 JSON line).
+/// What one ingest did (docs/contract.md §3 JSON line).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct IngestCounts {
     pub accepted: u64,
@@ -442,16 +475,12 @@ pub async fn replay_quarantine(
             bytes: q.original.clone(),
         }];
         let src = source.or(q.source.as_deref());
-        let (good, bad) = match format {
-            Format::Canonical => parse_canonical(&input, src),
-            Format::Dvcqg => dvcqg::parse(&input, src.unwrap_or("dvcqg")),
-            Format::Csv(p) => csvprofile::parse(&input, p, src)?,
-            Format::Procedures => {
-                return Err(IngestError::Input(
-                    "replay dùng cho sự kiện, không cho danh mục thủ tục".into(),
-                ))
-            }
-        };
+        if let Format::Procedures = format {
+            return Err(IngestError::Input(
+                "replay dùng cho sự kiện, không cho danh mục thủ tục".into(),
+            ));
+        }
+        let (good, bad) = format.parse_events(&input, src)?;
         if bad.is_empty() && !good.is_empty() {
             events.extend(good);
             resolved.push(q.record_id);

@@ -1,4 +1,4 @@
-//! The procedure catalog (CONTRACT §2), as CSV with a header row or as NDJSON.
+//! The procedure catalog (docs/contract.md §2), as CSV with a header row or as NDJSON.
 
 use chrono::NaiveDate;
 use serde_json::Value;
@@ -7,7 +7,7 @@ use giamsat_warehouse::store::{Procedure, QuarantineRow};
 
 use crate::{lines, IngestError, Input};
 
-/// Catalog columns (CONTRACT §2), in order.
+/// Catalog columns (docs/contract.md §2), in order.
 pub const COLUMNS: [&str; 12] = [
     "procedure_code",
     "procedure_name",

@@ -1,5 +1,5 @@
 -- Alerts: dossiers in progress at an instant that are overdue or due soon, each with the
--- sync lag of the systems it comes from. Definitions: DOMAIN.md "Time rules"; the
+-- sync lag of the systems it comes from. Definitions: docs/domain.md "Time rules"; the
 -- judgement as of any instant comes from the in-progress state segments of
 -- warehouse::facts (the segment containing the instant says overdue ⇔ instant >
 -- overdue_after), exactly as Biểu 06 judges dossiers still in progress.

@@ -1,5 +1,5 @@
 -- Biểu 06 (Thông tư 01/2020/TT-VPCP, successor 03/2025/TT-VPCP): the period report.
--- One row per group, then the TOTAL row. Definitions: DOMAIN.md "Period report".
+-- One row per group, then the TOTAL row. Definitions: docs/domain.md "Period report".
 --
 -- The CTE c is queries/sql/period_dossiers.sql (the dossiers of the period, each
 -- classified; parameters $1–$9 documented there), pasted in by the runner. The group code

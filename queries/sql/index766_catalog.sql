@@ -1,5 +1,5 @@
--- Decision 766: the counts that come from the procedure catalog (CONTRACT §2). The catalog
--- has no territory, so every unit shares these counts.
+-- Decision 766: the counts that come from the procedure catalog (docs/contract.md §2).
+-- The catalog has no territory, so every unit shares these counts.
 --
 -- Parameters: $1 first local date of the period, $2 last local date (both inclusive, Date32).
 --   1.1  due to be published in the period: published by the due date (unpublished = late)

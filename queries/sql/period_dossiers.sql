@@ -1,5 +1,5 @@
--- The dossiers of a reporting period, one row each, classified by DOMAIN.md's Biểu 06
--- columns. Embedded by bieu06.sql and index766_dossiers.sql as the CTE c, so the
+-- The dossiers of a reporting period, one row each, classified by the Biểu 06 columns of
+-- docs/domain.md. Embedded by bieu06.sql and index766_dossiers.sql as the CTE c, so the
 -- "which dossiers, which class" rule is written once.
 --
 -- Parameters (bound by the Rust runners, never spliced as text):

@@ -1,9 +1,9 @@
 -- Data-quality report: which dossiers break which rule, with the first $3 dossiers of
 -- each issue (by dossier_id) and the number of dossiers per issue. A dossier may have
--- several issues. DOMAIN.md: "A dossier with no received event, or with a rejected one,
--- is not counted in reports (it shows up in data-quality checks)", and the misreporting
--- patterns seen in public one-stop code ("overdue reset", "resolved" while waiting for
--- documents) are data-quality findings, never silent corrections.
+-- several issues. docs/domain.md "Received time": a dossier with no received event, or
+-- with a rejected one, is left out of reports and shows up here instead; and ("Known
+-- misreporting") the patterns seen in public one-stop code ("overdue reset", "resolved"
+-- while waiting for documents) are data-quality findings, never silent corrections.
 --
 -- Parameters (bound by queries::quality, never spliced as text):
 --   $1  province code or NULL,  $2  commune code or NULL

@@ -29,7 +29,7 @@ pub fn with_period_dossiers(sql: &str) -> String {
     sql.replace("{period_dossiers}", PERIOD_DOSSIERS_SQL)
 }
 
-/// Report grouping (CONTRACT §3 `--group-by`: field, agency, commune, procedure; the
+/// Report grouping (docs/contract.md §3 `--group-by`: field, agency, commune, procedure; the
 /// others are extensions used by the on-time indicator and the dashboard).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupBy {
@@ -184,7 +184,7 @@ pub struct Params {
     pub filters: Filters,
 }
 
-/// One row: CONTRACT §4 columns, in order.
+/// One row: docs/contract.md §4 columns, in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Row {
     pub group: String,
@@ -221,7 +221,7 @@ impl Row {
     }
 }
 
-/// CSV header (CONTRACT §4).
+/// CSV header (docs/contract.md §4).
 pub const COLUMNS: [&str; 13] = [
     "group",
     "group_name",
@@ -380,7 +380,7 @@ pub async fn run_dossiers(
     Ok(rows)
 }
 
-/// Render rows as CSV with the CONTRACT §4 header.
+/// Render rows as CSV with the docs/contract.md §4 header.
 pub fn to_csv(rows: &[Row]) -> Result<String, QueryError> {
     let mut w = csv::WriterBuilder::new()
         .has_headers(false)

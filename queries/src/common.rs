@@ -87,7 +87,7 @@ pub fn code_ok(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
 }
 
-/// A source system code (CONTRACT §1: `[a-z0-9-]{1,64}`).
+/// A source system code (docs/contract.md §1: `[a-z0-9-]{1,64}`).
 pub fn source_ok(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64

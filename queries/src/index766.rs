@@ -1,4 +1,4 @@
-//! Decision 766/QĐ-TTg: the citizen-service index (DOMAIN.md), six groups, 100 points.
+//! Decision 766/QĐ-TTg: the citizen-service index (docs/domain.md), six groups, 100 points.
 //!
 //! The counts behind every criterion come from three SQL files (`sql/index766_dossiers.sql`,
 //! `sql/index766_catalog.sql`, `sql/index766_feedback.sql`); which count is the numerator and
@@ -28,7 +28,7 @@ use crate::common::code_ok;
 use crate::period::Period;
 use crate::QueryError;
 
-/// The default configuration (DOMAIN.md weights and targets).
+/// The default configuration (docs/domain.md weights and targets).
 pub const DEFAULT_CONFIG: &str = include_str!("../config/index766.toml");
 const DOSSIERS_SQL: &str = include_str!("../sql/index766_dossiers.sql");
 
@@ -172,7 +172,7 @@ pub struct Index766Config {
 impl Index766Config {
     /// Parse and check a configuration text.
     pub fn from_toml(text: &str) -> Result<Index766Config, QueryError> {
-        let c: Index766Config = toml::from_str(text)
+        let c: Index766Config = giamsat_warehouse::config::parse_toml("index766.toml", text)
             .map_err(|e| QueryError::BadInput(format!("cấu hình chỉ số 766 sai: {e}")))?;
         c.validate()?;
         Ok(c)
@@ -303,7 +303,7 @@ impl Params {
     }
 }
 
-/// One scored criterion (CONTRACT §3).
+/// One scored criterion (docs/contract.md §3).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Criterion {
     pub key: String,
@@ -338,7 +338,7 @@ pub struct Scope {
     pub agency: Option<String>,
 }
 
-/// The index of one unit: CONTRACT §3 `report 766 --format json`.
+/// The index of one unit: docs/contract.md §3 `report 766 --format json`.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Index {
     pub period: String,

@@ -33,6 +33,7 @@ use datafusion::prelude::{col, lit, DataFrame, Expr, SessionConfig};
 
 use giamsat_warehouse::refdata;
 use giamsat_warehouse::store::{self, Warehouse};
+pub use giamsat_warehouse::ErrorKind;
 use giamsat_warehouse::WarehouseError;
 
 /// Errors of the query layer. `BadInput` is the user's fault (HTTP 400, CLI exit 2).
@@ -57,6 +58,21 @@ pub enum QueryError {
     Warehouse(#[from] WarehouseError),
     #[error("delta: {0}")]
     Delta(#[from] deltalake::DeltaTableError),
+}
+
+impl QueryError {
+    /// Whose fault it is ([`ErrorKind`]).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            QueryError::BadInput(_) | QueryError::Limit(_) => ErrorKind::BadInput,
+            QueryError::NotFound(_) => ErrorKind::NotFound,
+            QueryError::DataFusion(d) => ErrorKind::of_datafusion(d),
+            QueryError::Warehouse(w) => w.kind(),
+            QueryError::Internal(_) | QueryError::Arrow(_) | QueryError::Delta(_) => {
+                ErrorKind::Internal
+            }
+        }
+    }
 }
 
 /// Whether a DataFusion error is ours (storage, I/O, a bug of the engine or of ours)
@@ -334,7 +350,7 @@ const KEPT_AT_INGEST: [&str; 5] = [
     giamsat_warehouse::health::DOSSIER_SOURCES,
 ];
 
-/// Tables every session exposes (CONTRACT §6), besides the `dossiers` view.
+/// Tables every session exposes (docs/contract.md §6), besides the `dossiers` view.
 pub const TABLES: [&str; 9] = [
     store::EVENTS,
     store::QUARANTINE,

@@ -1,4 +1,4 @@
-//! Reporting periods: the official presets of DOMAIN.md ("Official reporting periods":
+//! Reporting periods: the official presets of docs/domain.md ("Official reporting periods":
 //! quarter = 15th of the month before the quarter to the 14th of its last month, half year
 //! 15/12–14/6, year 15/12–14/12), calendar months and quarters, and any date range.
 //!

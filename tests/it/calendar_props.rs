@@ -1,6 +1,6 @@
 //! Property test: the SQL working-time UDFs equal a naive minute-by-minute walk.
 //!
-//! The naive side is written from DOMAIN.md alone: it reads `holidays_vn.csv` itself and
+//! The naive side is written from docs/domain.md alone: it reads `holidays_vn.csv` itself and
 //! checks every minute for "Mon–Fri or make-up Saturday, not a holiday, inside 07:30–11:30
 //! or 13:30–17:00 local time". It shares no code with the prefix-sum calendar.
 

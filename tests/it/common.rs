@@ -89,7 +89,7 @@ impl Drop for Server {
 }
 
 /// Start `giamsat serve --port 0` on `data` and return it with its port (from the
-/// first stdout line, CONTRACT §3).
+/// first stdout line, docs/contract.md §3).
 pub fn start_server(data: &Path, extra: &[&str]) -> (Server, u16) {
     let (server, lines) = start_server_lines(data, extra, 1);
     let port = lines[0]

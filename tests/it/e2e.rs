@@ -107,7 +107,7 @@ fn generate_ingest_report_reingest_and_serve() {
         "{q}"
     );
 
-    // the report: CONTRACT §4 header, identities, TOTAL last
+    // the report: docs/contract.md §4 header, identities, TOTAL last
     let csv = ok(&run(
         &data,
         &[

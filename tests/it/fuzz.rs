@@ -336,7 +336,7 @@ fn fixture_objects(path: &str) -> Vec<Record> {
     out
 }
 
-/// What every accepted event must satisfy (CONTRACT §1).
+/// What every accepted event must satisfy (docs/contract.md §1).
 fn check_event(e: &Event) -> TestCaseResult {
     prop_assert!(canonical::valid_source(&e.source), "source {:?}", e.source);
     prop_assert!(!e.event_id.is_empty(), "event id");

@@ -1,4 +1,4 @@
-//! Golden fixture (`fixtures/golden/`): 33 dossiers, every rule of DOMAIN.md "Time rules",
+//! Golden fixture (`fixtures/golden/`): 33 dossiers, every rule of docs/domain.md "Time rules",
 //! with the Biểu 06 of four periods worked out by hand.
 //!
 //! Calendar facts used below (holidays_vn.csv): Thu 1/1 and Fri 2/1/2026 off, Sat 10/1/2026

@@ -651,7 +651,7 @@ fn heavy_queries_do_not_delay_other_users() {
     let cfg = s.data.parent().expect("parent").join("server.toml");
     std::fs::write(
         &cfg,
-        "[sql]\ntimeout_seconds = 20\nmax_concurrent_queries = 4\nmax_queries_per_token = 1\n\
+        "[sql]\ntimeout_seconds = 30\nmax_concurrent_queries = 4\nmax_queries_per_token = 1\n\
          max_queued_queries_per_token = 1\n",
     )
     .expect("cfg");
@@ -674,12 +674,13 @@ fn heavy_queries_do_not_delay_other_users() {
     };
     let select1 = || http_sql(port, &third, "SELECT 1 AS one");
     // the same requests on the idle server
-    // each figure is the better of two tries: another test's burst on the same two
-    // cores can slow any single request
-    let best = |f: &dyn Fn(usize) -> Duration| f(0).min(f(1));
+    // each figure is the best of three tries: another test's burst on the same two
+    // cores can slow any single request (a push of 1,000 events takes 2–3 s in a debug
+    // build, and took 5.5 s once while the whole suite ran)
+    let best = |f: &dyn Fn(usize) -> Duration| f(0).min(f(1)).min(f(2));
     let idle = [
         best(&|_| timed(&healthz)),
-        best(&|i| timed(&|| report(["2026-01-30", "2026-01-28"][i]))),
+        best(&|i| timed(&|| report(["2026-01-30", "2026-01-28", "2026-01-26"][i]))),
         best(&|i| push_events(port, &ingest, &format!("idle{i}"), 1000)),
         best(&|_| timed(&select1)),
     ];
@@ -704,7 +705,7 @@ fn heavy_queries_do_not_delay_other_users() {
         ("healthz", best(&|_| timed(&healthz))),
         (
             "Biểu 06",
-            best(&|i| timed(&|| report(["2026-01-29", "2026-01-27"][i]))),
+            best(&|i| timed(&|| report(["2026-01-29", "2026-01-27", "2026-01-25"][i]))),
         ),
         (
             "push of 1,000",
@@ -737,7 +738,7 @@ fn heavy_queries_do_not_delay_other_users() {
         .expect("Retry-After");
     assert!((1..=30).contains(&retry), "Retry-After {retry}");
     // the heavy queries were running all along: they end at their time limit
-    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(started.elapsed() < Duration::from_secs(30));
     for h in handles {
         let r = h.join().expect("join");
         assert_eq!(r.status, 408, "{}", r.text());

@@ -4,6 +4,7 @@ mod api;
 mod backup;
 mod calendar_props;
 mod common;
+mod config;
 mod dashboard;
 mod drill;
 mod dvcqg;

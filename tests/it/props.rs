@@ -2,7 +2,7 @@
 //! * ingesting the same events in any order, in several batches, with duplicates, gives
 //!   identical reports;
 //! * every row of every report satisfies the Biểu 06 identities;
-//! * the SQL report equals an independent, naive as-of evaluation of DOMAIN.md written
+//! * the SQL report equals an independent, naive as-of evaluation of docs/domain.md written
 //!   here (no state segments, no SQL), for many random periods.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -104,7 +104,7 @@ fn check_identities(rows: &[Row]) {
     assert_eq!(groups, sorted, "rows sorted by group");
 }
 
-/// DOMAIN.md "Time rules" and "Biểu 06", evaluated directly for one period.
+/// docs/domain.md "Time rules" and "Biểu 06", evaluated directly for one period.
 fn naive_bieu06(
     events: &[Event],
     days: &HashMap<String, f64>,

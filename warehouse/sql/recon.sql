@@ -1,6 +1,6 @@
 -- Reconciliation between source systems: the same dossier (dossier_id, the national code
 -- MaHoSo) as reported by the portal, the provincial one-stop system and ministry systems.
--- DOMAIN.md: syncs lag, states get lost, dossiers are duplicated, nobody reconciles.
+-- docs/domain.md: syncs lag, states get lost, dossiers are duplicated, nobody reconciles.
 --
 -- One row per discrepancy. Each row names a pair of sources (source_a, source_b); where a
 -- pair involves the portal, source_a is the origin (non-portal) source and source_b the

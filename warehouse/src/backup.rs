@@ -89,6 +89,15 @@ pub enum BackupError {
 impl BackupError {
     /// Whether the user can fix it (a wrong directory, a damaged backup), as opposed to a
     /// failure of the machine.
+    /// Whose fault it is ([`ErrorKind`](crate::ErrorKind)).
+    pub fn kind(&self) -> crate::ErrorKind {
+        if self.is_user_error() {
+            crate::ErrorKind::BadInput
+        } else {
+            crate::ErrorKind::Internal
+        }
+    }
+
     pub fn is_user_error(&self) -> bool {
         matches!(
             self,

@@ -1,4 +1,4 @@
-//! Working-time calendar (DOMAIN.md, "Working time").
+//! Working-time calendar (docs/domain.md, "Working time").
 //!
 //! A working day is Mon–Fri, minus the `holiday` rows of `holidays_vn.csv`, plus the
 //! `makeup_workday` rows, then the configuration overrides. Office hours are a list of
@@ -37,6 +37,7 @@ pub enum DayKind {
 
 /// One configured change to the calendar.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DayOverride {
     pub date: NaiveDate,
     pub kind: DayKind,
@@ -46,7 +47,7 @@ pub struct DayOverride {
 
 /// Calendar configuration (`[calendar]` in config.toml).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct CalendarConfig {
     /// Office hours as `"HH:MM-HH:MM"` local intervals, in order, not overlapping.
     pub office_hours: Vec<String>,

@@ -1,6 +1,6 @@
 //! Operator configuration (`config.toml` under the data directory, or `--config`).
 //!
-//! Every rule that DOMAIN.md marks configurable lives here, with DOMAIN.md's default.
+//! Every rule that docs/domain.md marks configurable lives here, with the default given there.
 
 use std::path::Path;
 
@@ -20,7 +20,7 @@ pub enum CompareMode {
     Date,
 }
 
-/// Which event gives a dossier its channel (DOMAIN.md does not say).
+/// Which event gives a dossier its channel (docs/domain.md does not say).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ChannelRule {
@@ -31,9 +31,9 @@ pub enum ChannelRule {
     Received,
 }
 
-/// Rules of DOMAIN.md "Time rules" that real systems disagree on.
+/// Rules of docs/domain.md "Time rules" that real systems disagree on.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RulesConfig {
     /// Subtract the wall-clock length of closed supplement rounds from the judged
     /// instant when the due time is reported (QĐ 766 formula sheet §2.1). Default true.
@@ -54,7 +54,7 @@ impl Default for RulesConfig {
     }
 }
 
-/// What `2026-Q1`, `2026-H1` and `2026` mean (DOMAIN.md "Official reporting periods").
+/// What `2026-Q1`, `2026-H1` and `2026` mean (docs/domain.md "Official reporting periods").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum QuarterRule {
@@ -67,14 +67,14 @@ pub enum QuarterRule {
 
 /// Reporting-period conventions.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PeriodsConfig {
     pub quarters: QuarterRule,
 }
 
 /// Source-system synchronisation (overdue alerts, reconciliation).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct SyncConfig {
     /// The national portal's source code.
     pub portal_source: String,
@@ -111,7 +111,7 @@ pub enum DedupScope {
 
 /// The write path.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct IngestConfig {
     /// A file is read, parsed and committed in chunks of at most this many lines
     /// (records for a JSON array or envelope) …
@@ -135,29 +135,76 @@ impl Default for IngestConfig {
     }
 }
 
-/// The whole configuration file.
+/// The whole configuration file: every section it may hold. A key no section knows is
+/// refused, with the file and the line ([`parse_toml`]).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub calendar: CalendarConfig,
     pub rules: RulesConfig,
     pub periods: PeriodsConfig,
     pub sync: SyncConfig,
     pub ingest: IngestConfig,
+    /// `[report]`: the official forms' signatures and headings; read (and checked key by
+    /// key) by the reports (`giamsat_api::form`).
+    #[serde(skip_serializing)]
+    pub report: Option<toml::Value>,
+    /// `[exports]`: settings of the scheduled exports; read and checked by the exporter.
+    #[serde(skip_serializing)]
+    pub exports: Option<toml::Value>,
+    /// `[[export]]`: the export jobs; read and checked by the exporter.
+    #[serde(skip_serializing)]
+    pub export: Option<toml::Value>,
+}
+
+/// Read a TOML configuration file into `T`: the one way every configuration file of
+/// giamsat is read (`config.toml`, the server's `--config`, `index766.toml`, mapping
+/// profiles, `tokens.toml`). Its structs refuse unknown keys, so a misspelt key is an
+/// error naming the file and the line, never a silent default.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, WarehouseError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| WarehouseError::Config(format!("không đọc được {}: {e}", path.display())))?;
+    parse_toml(&path.display().to_string(), &text)
+}
+
+/// Parse the text of the TOML file `file` into `T` (see [`read_toml`]).
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    file: &str,
+    text: &str,
+) -> Result<T, WarehouseError> {
+    toml::from_str(text).map_err(|e| WarehouseError::Config(toml_error(file, text, &e)))
+}
+
+/// One line: `FILE, dòng N: what is wrong` (the line where the offending key or value
+/// starts).
+pub fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> String {
+    format!("{file}, {}", toml_line_error(text, e))
+}
+
+/// `dòng N: what is wrong`, or only what is wrong when the error has no place.
+pub fn toml_line_error(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message().trim().replace('\n', " ");
+    match e.span() {
+        Some(span) => {
+            let line = text
+                .get(..span.start)
+                .map_or(0, |t| t.matches('\n').count())
+                + 1;
+            format!("dòng {line}: {msg}")
+        }
+        None => msg,
+    }
 }
 
 impl Config {
     /// Read a TOML configuration file.
     pub fn from_file(path: &Path) -> Result<Config, WarehouseError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            WarehouseError::Config(format!("không đọc được {}: {e}", path.display()))
-        })?;
-        Config::from_toml(&text)
+        read_toml(path)
     }
 
-    /// Parse TOML text.
+    /// Parse TOML text (of a file named `config.toml` in messages).
     pub fn from_toml(text: &str) -> Result<Config, WarehouseError> {
-        toml::from_str(text).map_err(|e| WarehouseError::Config(format!("cấu hình sai: {e}")))
+        parse_toml("config.toml", text)
     }
 
     /// The configuration of a data directory: `<data>/config.toml` if present, else defaults.

@@ -1,4 +1,4 @@
-//! The canonical event (CONTRACT §1) and its Arrow layout in the `events` table.
+//! The canonical event (docs/contract.md §1) and its Arrow layout in the `events` table.
 
 use std::sync::Arc;
 
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::WarehouseError;
 
-/// Event types of CONTRACT §1, in the order used to break ties between events at the
+/// Event types of docs/contract.md §1, in the order used to break ties between events at the
 /// same instant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,7 +100,7 @@ impl EventType {
         EventType::ALL.into_iter().find(|t| t.as_str() == s)
     }
 
-    /// Whether this event ends a dossier (DOMAIN.md "End time").
+    /// Whether this event ends a dossier (docs/domain.md "End time").
     pub fn is_end(self) -> bool {
         matches!(
             self,

@@ -1,4 +1,4 @@
-//! Dossier facts: the one derivation of DOMAIN.md "Time rules" from a dossier's events.
+//! Dossier facts: the one derivation of docs/domain.md "Time rules" from a dossier's events.
 //!
 //! A dossier's facts are a pure function of the *set* of its events (order of arrival and
 //! duplicates never matter): events are sorted by (at, type, source, event_id) first.

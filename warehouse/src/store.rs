@@ -77,7 +77,7 @@ pub struct QuarantineRow {
     pub original: Vec<u8>,
 }
 
-/// One procedure of the catalog (CONTRACT §2).
+/// One procedure of the catalog (docs/contract.md §2).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Procedure {
     pub procedure_code: String,

@@ -81,8 +81,8 @@ impl FormConfig {
 
     /// The `[report]` section of a configuration file's text; an unknown key is an error.
     pub fn from_toml(text: &str) -> Result<FormConfig, QueryError> {
-        let f: FileShape =
-            toml::from_str(text).map_err(|e| QueryError::BadInput(format!("config.toml: {e}")))?;
+        let f: FileShape = giamsat_warehouse::config::parse_toml("config.toml", text)
+            .map_err(|e| QueryError::BadInput(e.to_string()))?;
         match f.report {
             None => Ok(FormConfig::default()),
             Some(v) => v
