@@ -2,7 +2,6 @@
 //! is refused with the file and the line (never a silent default), and every error reply
 //! says its kind (an encoding failure is ours, 500; a bad parameter the caller's, 400).
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use crate::common;
@@ -125,7 +124,7 @@ fn a_misspelt_key_of_the_server_config_is_refused_with_its_file_and_line() {
 
 #[test]
 fn a_well_spelt_server_config_is_taken() {
-    let tmp = tempfile::tempdir().expect("tmp");
+    let tmp = golden();
     let f = tmp.path().join("server.toml");
     // every key spelt right: the server starts (and its row limit applies)
     std::fs::write(
@@ -133,32 +132,8 @@ fn a_well_spelt_server_config_is_taken() {
         "[sql]\nmax_rows = 2\nmax_depth = 64\n[cache]\nttl_seconds = 5\n[auth]\nfailed_per_minute = 10\n",
     )
     .expect("write");
-    let g = common::root().join("fixtures/golden");
-    common::ingest_all(
-        tmp.path(),
-        &g.join("procedures.csv"),
-        &[g.join("events.ndjson")],
-    );
-    let mut child = Command::new(common::BIN)
-        .arg("--data")
-        .arg(tmp.path())
-        .args(["serve", "--port", "0", "--token", TOKEN, "--config"])
-        .arg(&f)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("line");
-    let server = common::Server(child);
-    let port: u16 = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("{line}"));
+    let config = f.to_str().expect("path");
+    let (server, port) = common::start_server(tmp.path(), &["--token", TOKEN, "--config", config]);
     let r = common::request(
         port,
         "POST",
