@@ -65,7 +65,7 @@ impl ApiError {
     /// to the log only).
     pub fn of(kind: ErrorKind, message: impl std::fmt::Display) -> ApiError {
         match kind {
-            ErrorKind::BadInput | ErrorKind::NotFound => {
+            ErrorKind::BadInput | ErrorKind::NotFound | ErrorKind::Timeout => {
                 ApiError(status_of(kind), message.to_string())
             }
             ErrorKind::Busy => {
@@ -76,7 +76,6 @@ impl ApiError {
                         .into(),
                 )
             }
-            ErrorKind::Timeout => ApiError(status_of(kind), message.to_string()),
             ErrorKind::Config | ErrorKind::Internal => internal(message),
         }
     }
@@ -84,11 +83,8 @@ impl ApiError {
 
 impl From<QueryError> for ApiError {
     fn from(e: QueryError) -> Self {
-        let kind = e.kind();
-        match e {
-            QueryError::BadInput(m) | QueryError::NotFound(m) => ApiError::of(kind, m),
-            other => ApiError::of(kind, other),
-        }
+        // the user's kinds display their message as it is
+        ApiError::of(e.kind(), e)
     }
 }
 
@@ -96,13 +92,13 @@ impl From<QueryError> for ApiError {
 pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "internal error");
     ApiError(
-        StatusCode::INTERNAL_SERVER_ERROR,
+        status_of(ErrorKind::Internal),
         "lỗi nội bộ; xem nhật ký máy chủ theo mã yêu cầu".into(),
     )
 }
 
 pub(crate) fn bad(m: impl Into<String>) -> ApiError {
-    ApiError(StatusCode::BAD_REQUEST, m.into())
+    ApiError(status_of(ErrorKind::BadInput), m.into())
 }
 
 /// The 429 reply of a request refused because every waiting place is taken.
@@ -126,8 +122,8 @@ pub(crate) fn busy(refused: admission::Refused, timeout_seconds: f64) -> Respons
 
 /// The 408 reply of work stopped at its time limit.
 pub(crate) fn timed_out(seconds: f64) -> ApiError {
-    ApiError(
-        StatusCode::REQUEST_TIMEOUT,
+    ApiError::of(
+        ErrorKind::Timeout,
         format!("truy vấn vượt quá thời gian cho phép ({seconds} giây) và đã bị dừng"),
     )
 }
